@@ -1,0 +1,39 @@
+"""One exception hierarchy for the whole farm.
+
+Callers catch narrowly: a worker treats `TransientError` (Redis blips, engine
+timeouts) differently from `InvalidInput` (never retried, dead-lettered or reported).
+"""
+
+from __future__ import annotations
+
+
+class NpcFarmError(Exception):
+    """Base of every error the farm raises on purpose."""
+
+
+class ConfigError(NpcFarmError):
+    """A settings value, tick configuration or catalogue entry is unusable."""
+
+
+class InvalidInput(NpcFarmError):
+    """Data from outside (a job, an import file, a bridge event) failed validation."""
+
+
+class UnknownNPC(InvalidInput):
+    """An NPC id that the registry does not hold."""
+
+    def __init__(self, npc_id: str) -> None:
+        super().__init__(f"unknown NPC id {npc_id!r}")
+        self.npc_id = npc_id
+
+
+class TransientError(NpcFarmError):
+    """Something outside us failed in a way that a retry may fix."""
+
+
+class RedisUnavailable(TransientError):
+    """The Redis server could not be reached or started."""
+
+
+class EngineError(NpcFarmError):
+    """The decision engine failed; the task layer falls back to the rules brain."""

@@ -1,0 +1,112 @@
+"""Every Redis key the farm reads or writes, each with a one-line comment.
+
+Bridges depend on the `latest`, `results` and `npc` names (see docs/BRIDGE.md), so
+they change only with a protocol version. Celery's own queues (`gold`, `silver`,
+`bronze`) are named by the tiers and live in the same database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from npcfarm.domain import Tier
+
+DEFAULT_PREFIX = "npcfarm"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names under one prefix, so several farms can share a Redis database."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    # -- registry -------------------------------------------------------------
+    def npc(self, npc_id: str) -> str:
+        """STRING: the NPC record as JSON (`NPC` model)."""
+        return f"{self.prefix}:npc:{npc_id}"
+
+    @property
+    def npcs(self) -> str:
+        """SET: every registered NPC id."""
+        return f"{self.prefix}:npcs"
+
+    def world_npcs(self, world: str) -> str:
+        """SET: the NPC ids of one world."""
+        return f"{self.prefix}:world:{world}:npcs"
+
+    @property
+    def worlds(self) -> str:
+        """SET: every world that has at least one NPC."""
+        return f"{self.prefix}:worlds"
+
+    @property
+    def archetype_of(self) -> str:
+        """HASH: npc id -> archetype, read by the sweep to group batches."""
+        return f"{self.prefix}:archetype"
+
+    # -- scheduling -----------------------------------------------------------
+    def due(self, tier: Tier) -> str:
+        """ZSET: npc id -> epoch seconds of its next tick, one set per tier."""
+        return f"{self.prefix}:due:{tier}"
+
+    @property
+    def pending(self) -> str:
+        """HASH: npc id -> epoch seconds its outstanding tick was enqueued (coalescing)."""
+        return f"{self.prefix}:pending"
+
+    @property
+    def leader(self) -> str:
+        """STRING with TTL: the scheduler leader's token (lease)."""
+        return f"{self.prefix}:scheduler:leader"
+
+    @property
+    def ticks_config(self) -> str:
+        """HASH: `toml` (the active ticks.toml text) and `version` (bumped by reload)."""
+        return f"{self.prefix}:ticks:config"
+
+    # -- results --------------------------------------------------------------
+    @property
+    def seq(self) -> str:
+        """STRING counter: last decision sequence number handed out."""
+        return f"{self.prefix}:seq"
+
+    def latest(self, world: str) -> str:
+        """HASH: npc id -> latest decision JSON of that NPC (with `seq`)."""
+        return f"{self.prefix}:latest:{world}"
+
+    def results(self, world: str) -> str:
+        """STREAM: every decision of one world, fields `npc`, `seq`, `d` (JSON), capped."""
+        return f"{self.prefix}:results:{world}"
+
+    def published(self, tick_id: str) -> str:
+        """STRING with TTL: marks a late-acked job's tick as published (idempotency)."""
+        return f"{self.prefix}:published:{tick_id}"
+
+    # -- statistics -----------------------------------------------------------
+    def stats(self, tier: Tier) -> str:
+        """HASH: counters of one tier (enqueued, decided, coalesced, shed_*, fallback_*)."""
+        return f"{self.prefix}:stats:{tier}"
+
+    def rate(self, tier: Tier, second: int) -> str:
+        """STRING counter with short TTL: decisions published in one epoch second."""
+        return f"{self.prefix}:rate:{tier}:{second}"
+
+    def latencies(self, tier: Tier) -> str:
+        """LIST: the most recent enqueue-to-publish latencies in ms (capped)."""
+        return f"{self.prefix}:lat:{tier}"
+
+    # -- operations -----------------------------------------------------------
+    @property
+    def audit(self) -> str:
+        """STREAM: admin actions (who, what, when, args), capped."""
+        return f"{self.prefix}:audit"
+
+    @property
+    def rejected_jobs(self) -> str:
+        """STREAM: jobs a worker refused as malformed, with the reason (capped)."""
+        return f"{self.prefix}:rejected"
+
+
+def queue_key(tier: Tier) -> str:
+    """LIST: Celery's queue for a tier, as kombu names it in Redis (no prefix)."""
+    return str(tier)

@@ -1,0 +1,40 @@
+"""Redis clients built from the settings; the only place that turns a URL into a client."""
+
+from __future__ import annotations
+
+import redis
+
+from npcfarm.errors import RedisUnavailable
+from npcfarm.keys import Keys
+from npcfarm.settings import Settings, get_settings
+
+SOCKET_TIMEOUT_S = 5.0  # a Redis call that hangs longer is treated as a failure
+
+
+def connect(settings: Settings | None = None) -> redis.Redis:
+    """A client with decoded (str) responses; `rediss://` and passwords come from the URL."""
+    settings = settings or get_settings()
+    return redis.Redis.from_url(
+        settings.resolved_redis_url,
+        decode_responses=True,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=SOCKET_TIMEOUT_S,
+        health_check_interval=30,
+    )
+
+
+def keys_for(settings: Settings | None = None) -> Keys:
+    return Keys((settings or get_settings()).key_prefix)
+
+
+def require(client: redis.Redis) -> None:
+    """Fail with a clear, actionable error when Redis is not there."""
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        kwargs = client.connection_pool.connection_kwargs
+        where = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
+        raise RedisUnavailable(
+            f"cannot reach Redis at {where}: {exc}. Start the farm with `npcfarm up` "
+            "(embedded Redis) or set NPCFARM_REDIS_URL."
+        ) from exc

@@ -1,0 +1,66 @@
+"""The NPC registry in Redis: one JSON record per NPC plus the sets that index it.
+
+Workers fetch a whole batch with one MGET; the scheduler only needs the archetype
+hash, so it never parses records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import redis
+from pydantic import ValidationError
+
+from npcfarm.domain import NPC
+from npcfarm.errors import InvalidInput, UnknownNPC
+from npcfarm.keys import Keys
+
+
+def save_npcs(client: redis.Redis, keys: Keys, npcs: Iterable[NPC]) -> int:
+    """Insert or replace NPC records (one pipelined round trip)."""
+    pipe = client.pipeline(transaction=False)
+    count = 0
+    for npc in npcs:
+        pipe.set(keys.npc(npc.id), npc.model_dump_json())
+        pipe.sadd(keys.npcs, npc.id)
+        pipe.sadd(keys.world_npcs(npc.world), npc.id)
+        pipe.sadd(keys.worlds, npc.world)
+        pipe.hset(keys.archetype_of, npc.id, npc.archetype)
+        count += 1
+    pipe.execute()
+    return count
+
+
+def load_npcs(client: redis.Redis, keys: Keys, npc_ids: Sequence[str]) -> list[NPC | None]:
+    """Records in the order asked; None where the id is unknown or the record is corrupt."""
+    if not npc_ids:
+        return []
+    raws = client.mget([keys.npc(i) for i in npc_ids])
+    out: list[NPC | None] = []
+    for raw in raws:
+        try:
+            out.append(NPC.model_validate_json(raw) if raw else None)
+        except ValidationError:
+            out.append(None)
+    return out
+
+
+def get_npc(client: redis.Redis, keys: Keys, npc_id: str) -> NPC:
+    found = load_npcs(client, keys, [npc_id])[0]
+    if found is None:
+        raise UnknownNPC(npc_id)
+    return found
+
+
+def npc_count(client: redis.Redis, keys: Keys) -> int:
+    return int(client.scard(keys.npcs))
+
+
+def parse_npc(data: object) -> NPC:
+    """Validate one record from an import file, with a readable error."""
+    try:
+        return NPC.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "record"
+        raise InvalidInput(f"{where}: {first['msg']}") from exc

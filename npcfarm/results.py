@@ -1,0 +1,149 @@
+"""Publishing decisions where bridges read them, and reading them back.
+
+One Lua call per (batch, world) hands out sequence numbers, replaces each NPC's latest
+decision, appends to the world's capped stream, clears the coalescing mark and
+updates the counters: atomic, and one round trip however large the batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+import redis
+
+from npcfarm.domain import Decision, Tier
+from npcfarm.keys import Keys
+
+# KEYS: seq, latest(world), results(world), pending, stats(tier), rate(tier, now), lat(tier)
+# ARGV: maxlen, samples, idempotency ttl (0: off), published-key prefix,
+#       then 4 per decision: npc id, tick id, decision JSON without `seq`, latency ms
+_PUBLISH = """
+local maxlen, samples, ttl, pfx = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local published, dup = 0, 0
+local lats = {}
+for i = 5, #ARGV, 4 do
+  local npc, tick, body, lat = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local fresh = true
+  if ttl > 0 then
+    fresh = redis.call('SET', pfx .. tick, '1', 'NX', 'EX', ttl) ~= false
+  end
+  if fresh then
+    local seq = redis.call('INCR', KEYS[1])
+    local doc = string.sub(body, 1, -2) .. ',"seq":' .. seq .. '}'
+    redis.call('HSET', KEYS[2], npc, doc)
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'npc', npc, 'seq', seq, 'd', doc)
+    published = published + 1
+    lats[#lats + 1] = lat
+  else
+    dup = dup + 1
+  end
+  if redis.call('HGET', KEYS[4], npc) == tick then redis.call('HDEL', KEYS[4], npc) end
+end
+if published > 0 then
+  redis.call('HINCRBY', KEYS[5], 'decided', published)
+  redis.call('INCRBY', KEYS[6], published)
+  redis.call('EXPIRE', KEYS[6], 120)
+  redis.call('LPUSH', KEYS[7], unpack(lats))
+  redis.call('LTRIM', KEYS[7], 0, samples - 1)
+end
+if dup > 0 then redis.call('HINCRBY', KEYS[5], 'duplicates', dup) end
+return {published, dup}
+"""
+
+
+class ResultPublisher:
+    """Writes decisions for bridges; keyword-only so call sites name every limit."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        stream_maxlen: int,
+        latency_samples: int,
+        published_ttl_s: int,
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._maxlen = stream_maxlen
+        self._samples = latency_samples
+        self._ttl = published_ttl_s
+        self._script = client.register_script(_PUBLISH)
+
+    def publish(self, decisions: Sequence[Decision], *, idempotent: bool = False) -> int:
+        """Publish; with `idempotent`, a tick id already published is skipped (redelivery)."""
+        by_world: dict[tuple[str, Tier], list[Decision]] = defaultdict(list)
+        for decision in decisions:
+            by_world[(decision.world, decision.tier)].append(decision)
+        second = int(time.time())
+        pipe = self._client.pipeline(transaction=False)
+        for (world, tier), group in by_world.items():
+            args: list[str | int | float] = [
+                self._maxlen,
+                self._samples,
+                self._ttl if idempotent else 0,
+                self._keys.published(""),
+            ]
+            for d in group:
+                body = d.model_dump_json(by_alias=True, exclude={"seq"})
+                args += [d.npc_id, d.tick_id, body, round(d.timings.latency_ms, 2)]
+            self._script(
+                keys=[
+                    self._keys.seq,
+                    self._keys.latest(world),
+                    self._keys.results(world),
+                    self._keys.pending,
+                    self._keys.stats(tier),
+                    self._keys.rate(tier, second),
+                    self._keys.latencies(tier),
+                ],
+                args=args,
+                client=pipe,
+            )
+        return sum(int(published) for published, _dup in pipe.execute())
+
+
+def latest_decision(client: redis.Redis, keys: Keys, world: str, npc_id: str) -> Decision | None:
+    raw = client.hget(keys.latest(world), npc_id)
+    return Decision.model_validate_json(raw) if raw else None
+
+
+def read_results(
+    client: redis.Redis,
+    keys: Keys,
+    world: str,
+    *,
+    last_id: str = "0-0",
+    count: int = 1000,
+    block_ms: int | None = None,
+) -> list[tuple[str, Decision]]:
+    """What a bridge does: XREAD from its last id; returns (entry id, decision) pairs."""
+    reply = client.xread({keys.results(world): last_id}, count=count, block=block_ms)
+    out: list[tuple[str, Decision]] = []
+    for _stream, entries in reply or []:
+        for entry_id, fields in entries:
+            out.append((entry_id, Decision.model_validate_json(fields["d"])))
+    return out
+
+
+# KEYS: pending; ARGV: pairs of npc id, tick id. Clears marks of ticks that were dropped.
+_RELEASE = """
+local n = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+return n
+"""
+
+
+def release_ticks(client: redis.Redis, keys: Keys, ticks: Sequence[tuple[str, str]]) -> int:
+    """Drop the coalescing marks of ticks that will never publish (expired, unknown NPC)."""
+    if not ticks:
+        return 0
+    args = [part for pair in ticks for part in pair]
+    return int(client.eval(_RELEASE, 1, keys.pending, *args))

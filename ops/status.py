@@ -1,0 +1,103 @@
+"""What `npcfarm status` and the live view of `npcfarm up` show, gathered and rendered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from celery import Celery
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from npcfarm.keys import Keys
+from npcfarm.stats import TierSummary, summarize
+
+PING_TIMEOUT_S = 1.0  # how long live workers get to answer
+
+
+@dataclass(slots=True)
+class FarmStatus:
+    tiers: list[TierSummary]
+    leader: str | None
+    ticks_version: str | None
+    workers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rejected: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "leader": self.leader,
+            "ticks_version": self.ticks_version,
+            "workers": self.workers,
+            "rejected_jobs": self.rejected,
+            "tiers": [
+                {
+                    "tier": str(t.tier),
+                    "npcs": t.npcs,
+                    "queue_depth": t.queue_depth,
+                    "due_now": t.due_now,
+                    "decisions_per_s": t.rate,
+                    "p50_ms": t.p50_ms,
+                    "p95_ms": t.p95_ms,
+                    **t.counters,
+                }
+                for t in self.tiers
+            ],
+        }
+
+
+def live_workers(app: Celery) -> dict[str, dict[str, Any]]:
+    replies = app.control.ping(timeout=PING_TIMEOUT_S) or []
+    return {name: reply for item in replies for name, reply in item.items()}
+
+
+def gather(
+    client: redis.Redis, keys: Keys, app: Celery | None, *, with_workers: bool = True
+) -> FarmStatus:
+    status = FarmStatus(
+        tiers=summarize(client, keys),
+        leader=client.get(keys.leader),
+        ticks_version=client.hget(keys.ticks_config, "version"),
+        rejected=int(client.xlen(keys.rejected_jobs)),
+    )
+    if with_workers and app is not None:
+        status.workers = live_workers(app)
+    return status
+
+
+def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
+    table = Table(title=title, title_justify="left")
+    for column in (
+        "tier",
+        "NPCs",
+        "due",
+        "queue",
+        "dec/s",
+        "p50 ms",
+        "p95 ms",
+        "decided",
+        "coalesced",
+        "shed expired",
+        "shed backlog",
+        "lost",
+    ):
+        table.add_column(column, justify="left" if column == "tier" else "right")
+    styles = {"gold": "bold yellow", "silver": "bold white", "bronze": "bold dark_orange3"}
+    for t in status.tiers:
+        c = t.counters
+        table.add_row(
+            Text(str(t.tier), style=styles[str(t.tier)]), f"{t.npcs:,}", f"{t.due_now:,}",
+            f"{t.queue_depth:,}", f"{t.rate:,.0f}", f"{t.p50_ms:,.1f}", f"{t.p95_ms:,.1f}",
+            f"{c.get('decided', 0):,}", f"{c.get('coalesced', 0):,}",
+            f"{c.get('shed_expired', 0):,}", f"{c.get('shed_backpressure', 0):,}",
+            f"{c.get('lost', 0):,}",
+        )  # fmt: skip
+    workers = ", ".join(sorted(status.workers)) or "none answering"
+    footer = Text.assemble(
+        ("leader ", "dim"), status.leader or "none",
+        ("   ticks.toml ", "dim"), status.ticks_version or "-",
+        ("   rejected jobs ", "dim"), str(status.rejected),
+        ("\nworkers ", "dim"), workers,
+    )  # fmt: skip
+    return Group(table, footer)

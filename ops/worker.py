@@ -1,0 +1,67 @@
+"""Starting Celery workers with the farm's queue order (gold, silver, bronze)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from npcfarm.domain import TIER_ORDER
+from npcfarm.errors import ConfigError
+
+
+def ordered_queues(spec: str) -> list[str]:
+    """Validate a comma list of tiers and put it in strict priority order."""
+    wanted = {part.strip() for part in spec.split(",") if part.strip()}
+    unknown = wanted - {str(t) for t in TIER_ORDER}
+    if unknown or not wanted:
+        raise ConfigError(
+            f"unknown queue(s) {', '.join(sorted(unknown)) or '(none given)'}: "
+            "choose from gold, silver, bronze"
+        )
+    return [str(t) for t in TIER_ORDER if str(t) in wanted]
+
+
+def worker_argv(
+    *,
+    queues: str = "gold,silver,bronze",
+    concurrency: int | None = None,
+    pool: str = "prefork",
+    loglevel: str = "INFO",
+    hostname: str | None = None,
+    logfile: Path | None = None,
+) -> list[str]:
+    argv = ["worker", "-Q", ",".join(ordered_queues(queues)), "-P", pool, "-l", loglevel]
+    if concurrency:
+        argv += ["-c", str(concurrency)]
+    if hostname:
+        argv += ["-n", hostname]
+    if logfile:
+        argv += ["--logfile", str(logfile)]
+    return argv
+
+
+def spawn_worker(
+    argv: list[str], *, redis_url: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """A worker in its own process (used by `up`, tests and benchmarks)."""
+    child_env = {**os.environ, **(env or {}), "NPCFARM_REDIS_URL": redis_url}
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers.app", *argv],
+        env=child_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if "--logfile" not in argv else subprocess.DEVNULL,
+    )
+
+
+def stop_worker(proc: subprocess.Popen[bytes], *, timeout_s: float = 20.0) -> None:
+    """Warm shutdown (SIGTERM finishes running tasks), then kill as a last resort."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -1,0 +1,47 @@
+"""Putting NPCs on the tick schedule of their tier, with a random phase.
+
+A random first due time inside one interval spreads a freshly imported world evenly
+instead of making every NPC due in the same sweep.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable
+
+import redis
+
+from npcfarm.domain import NPC, TIER_ORDER, Tier
+from npcfarm.keys import Keys
+from schedules.config import TicksConfig
+
+
+def place_npcs(
+    client: redis.Redis,
+    keys: Keys,
+    npcs: Iterable[NPC],
+    config: TicksConfig,
+    *,
+    now: float | None = None,
+    rng: random.Random | None = None,
+) -> int:
+    """Schedule each NPC in its tier's due set (keeping its slot if already there)."""
+    now = time.time() if now is None else now
+    rng = rng or random.Random()
+    pipe = client.pipeline(transaction=False)
+    count = 0
+    for npc in npcs:
+        for other in TIER_ORDER:
+            if other is not npc.tier:
+                pipe.zrem(keys.due(other), npc.id)
+        first = now + rng.uniform(0.0, config[npc.tier].interval_s)
+        pipe.zadd(keys.due(npc.tier), {npc.id: first}, nx=True)
+        count += 1
+    pipe.execute()
+    return count
+
+
+def make_due_now(client: redis.Redis, keys: Keys, tier: Tier, npc_ids: Iterable[str]) -> None:
+    """Pull NPCs' next tick forward to now (used by benchmarks and operators)."""
+    client.zadd(keys.due(tier), dict.fromkeys(npc_ids, 0.0), xx=True)

@@ -1,0 +1,142 @@
+"""The scheduler process: lease, due-sweep and tick-config reload, driven by APScheduler.
+
+Every scheduler renews or contends for the lease; only the leader sweeps. The active
+tick configuration is shared through Redis so every scheduler (and `ticks show`) sees
+the same one: a scheduler publishes its file at start, on change and on SIGHUP, and
+adopts whatever copy is newest in Redis. A bad file is reported and ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+
+import redis
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from npcfarm.domain import TIER_ORDER
+from npcfarm.errors import ConfigError, NpcFarmError
+from npcfarm.keys import Keys
+from npcfarm.settings import Settings
+from schedules.config import TicksConfig, digest, load_ticks, parse_ticks
+from schedules.leader import LeaderLease
+from schedules.sweep import DueSweep, PublishBatch
+
+log = logging.getLogger(__name__)
+
+LEASE_EVERY_S = 0.5  # lease renewal period; well under the lease TTL
+CONFIG_EVERY_S = 1.0  # how often the file and the Redis copy are checked
+
+
+def publish_ticks_config(client: redis.Redis, keys: Keys, text: str, *, source: str) -> str:
+    """Validate and make `text` the active tick configuration of the farm."""
+    parse_ticks(text, origin=source)
+    version = digest(text)
+    client.hset(
+        keys.ticks_config,
+        mapping={"toml": text, "version": version, "source": source, "at": time.time()},
+    )
+    return version
+
+
+class Scheduler:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        settings: Settings,
+        *,
+        publish: PublishBatch,
+        ticks_path: Path | None = None,
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._publish = publish
+        self._interval = settings.sweep_interval_s
+        self._path = ticks_path or settings.ticks_file
+        self.lease = LeaderLease(client, keys.leader, ttl_s=settings.lease_ttl_s)
+        self._sweep = DueSweep(client, keys, limit=settings.sweep_limit)
+        self.config, text = load_ticks(self._path)
+        self.version = digest(text)
+        self._mtime = self._path.stat().st_mtime
+        self._aps = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1})
+        self.sweeps = 0
+
+    # -- jobs -------------------------------------------------------------------
+    def lease_job(self) -> None:
+        self.lease.tick()
+
+    def sweep_job(self) -> None:
+        if not self.lease.is_leader:
+            return
+        config = self.config
+        for tier in TIER_ORDER:
+            try:
+                result = self._sweep.sweep_tier(
+                    tier, config[tier], token=self.lease.token, publish=self._publish
+                )
+            except (redis.RedisError, NpcFarmError, OSError) as exc:
+                log.error("sweep of %s failed (will retry): %s", tier, exc)
+                return
+            except Exception:
+                log.exception("sweep of %s failed unexpectedly (will retry)", tier)
+                return
+            if result.not_leader:
+                self.lease.is_leader = False
+                return
+        self.sweeps += 1
+
+    def config_job(self) -> None:
+        try:
+            mtime = self._path.stat().st_mtime
+            if mtime != self._mtime:
+                self._mtime = mtime
+                self.reload_file()
+            active = self._client.hmget(self._keys.ticks_config, ["version", "toml"])
+            if active[0] and active[0] != self.version:
+                self._apply(parse_ticks(active[1], origin="redis"), active[0])
+        except (ConfigError, OSError) as exc:
+            log.error("tick configuration not reloaded: %s", exc)
+        except redis.RedisError as exc:
+            log.warning("tick configuration check failed: %s", exc)
+
+    # -- reload -----------------------------------------------------------------
+    def reload_file(self) -> None:
+        """Read the file, and if it is valid make it the farm's active configuration."""
+        config, text = load_ticks(self._path)
+        version = publish_ticks_config(self._client, self._keys, text, source=str(self._path))
+        self._apply(config, version)
+
+    def _apply(self, config: TicksConfig, version: str) -> None:
+        if version != self.version:
+            log.info("tick configuration %s -> %s", self.version, version)
+        self.config, self.version = config, version
+
+    def _on_sighup(self, _signum: int, _frame: FrameType | None) -> None:
+        try:
+            self.reload_file()
+        except (ConfigError, OSError, redis.RedisError) as exc:
+            log.error("SIGHUP reload failed, keeping %s: %s", self.version, exc)
+
+    # -- lifecycle --------------------------------------------------------------
+    def start(self, *, handle_signals: bool = False) -> None:
+        try:
+            self.reload_file()
+        except redis.RedisError as exc:
+            log.warning("could not publish tick configuration: %s", exc)
+        if handle_signals:
+            signal.signal(signal.SIGHUP, self._on_sighup)
+        self.lease.tick()
+        self._aps.add_job(self.lease_job, "interval", seconds=LEASE_EVERY_S, id="lease")
+        self._aps.add_job(self.sweep_job, "interval", seconds=self._interval, id="sweep")
+        self._aps.add_job(self.config_job, "interval", seconds=CONFIG_EVERY_S, id="config")
+        self._aps.start()
+        log.info("scheduler %s started (leader: %s)", self.lease.token, self.lease.is_leader)
+
+    def stop(self) -> None:
+        self._aps.shutdown(wait=True)
+        self.lease.release()
+        log.info("scheduler %s stopped", self.lease.token)

@@ -1,0 +1,132 @@
+"""What one message does, as plain functions that tests call directly.
+
+A tick batch: drop what expired (counted, before any work), load the NPCs in one
+MGET, run the rules brain over the whole batch, publish in one Lua call. A job (CLI
+one-off, player interaction): the same for one NPC, published idempotently by tick id
+because its message is acknowledged late and may be redelivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from models.rules import RuleChoice
+from models.rules import decide_batch as rules_decide
+from npcfarm.domain import NPC, Decision, Job, Source, Tick, TickBatch, Timings
+from npcfarm.errors import InvalidInput
+from npcfarm.registry import load_npcs
+from npcfarm.results import release_ticks
+from npcfarm.stats import bump
+from tasks.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+REJECTED_MAXLEN = 10_000  # malformed jobs kept for operators
+
+M = TypeVar("M", TickBatch, Job)
+
+
+def parse_message(model: type[M], payload: Any) -> M:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "message"
+        raise InvalidInput(f"malformed {model.__name__}: {where}: {first['msg']}") from exc
+
+
+def reject(ctx: WorkerContext, kind: str, payload: Any, reason: str) -> None:
+    """Keep a malformed message where an operator can see it; never raise."""
+    log.warning("rejected %s: %s", kind, reason)
+    ctx.client.xadd(
+        ctx.keys.rejected_jobs,
+        {"kind": kind, "reason": reason[:500], "payload": repr(payload)[:2000]},
+        maxlen=REJECTED_MAXLEN,
+        approximate=True,
+    )
+
+
+def build_decisions(
+    ticks: Sequence[Tick],
+    npcs: Sequence[NPC],
+    choices: Sequence[RuleChoice],
+    *,
+    started: float,
+    decided: float,
+) -> list[Decision]:
+    published = time.time()
+    out = []
+    for tick, npc, choice in zip(ticks, npcs, choices, strict=True):
+        enq_ms = tick.enqueued_at * 1000
+        out.append(
+            Decision(
+                npc_id=npc.id,
+                world=npc.world,
+                tick_id=tick.tick_id,
+                tier=tick.tier,
+                action=choice.action,
+                target=choice.target,
+                speech=choice.speech,
+                emotion=choice.emotion,
+                source=Source.RULES,
+                timings=Timings(
+                    enqueued_at=enq_ms,
+                    started_at=started * 1000,
+                    decided_at=decided * 1000,
+                    published_at=published * 1000,
+                    queue_ms=max(0.0, started * 1000 - enq_ms),
+                    decide_ms=(decided - started) * 1000,
+                    latency_ms=max(0.0, published * 1000 - enq_ms),
+                ),
+            )
+        )
+    return out
+
+
+def decide_ticks(ctx: WorkerContext, ticks: Sequence[Tick], *, idempotent: bool) -> int:
+    """Decide and publish; returns how many decisions were published."""
+    started = time.time()
+    live = [t for t in ticks if t.expires_at is None or t.expires_at >= started]
+    dropped = [(t.npc_id, t.tick_id) for t in ticks if t not in live]
+    if dropped:
+        bump(ctx.client, ctx.keys, ticks[0].tier, "shed_expired", len(dropped))
+    npcs = load_npcs(ctx.client, ctx.keys, [t.npc_id for t in live])
+    known = [(t, n) for t, n in zip(live, npcs, strict=True) if n is not None]
+    unknown = [(t.npc_id, t.tick_id) for t, n in zip(live, npcs, strict=True) if n is None]
+    if unknown:
+        bump(ctx.client, ctx.keys, ticks[0].tier, "unknown_npc", len(unknown))
+        log.warning("%d ticks name unknown NPCs (e.g. %s)", len(unknown), unknown[0][0])
+    release_ticks(ctx.client, ctx.keys, dropped + unknown)
+    if not known:
+        return 0
+    kept_ticks = [t for t, _ in known]
+    kept_npcs = [n for _, n in known]
+    choices = rules_decide(kept_npcs, [t.tick_id for t in kept_ticks], seed=ctx.settings.rules_seed)
+    decisions = build_decisions(
+        kept_ticks, kept_npcs, choices, started=started, decided=time.time()
+    )
+    return ctx.publisher.publish(decisions, idempotent=idempotent)
+
+
+def run_tick_batch(ctx: WorkerContext, payload: Any) -> int:
+    try:
+        batch = parse_message(TickBatch, payload)
+    except InvalidInput as exc:
+        reject(ctx, "ticks", payload, str(exc))
+        return 0
+    return decide_ticks(ctx, batch.as_ticks(), idempotent=False)
+
+
+def run_job(ctx: WorkerContext, payload: Any) -> int:
+    try:
+        job = parse_message(Job, payload)
+    except InvalidInput as exc:
+        reject(ctx, "job", payload, str(exc))
+        return 0
+    tick = Tick(npc_id=job.npc_id, tick_id=job.tick_id, tier=job.tier, enqueued_at=job.enqueued_at)
+    return decide_ticks(ctx, [tick], idempotent=True)

@@ -1,0 +1,37 @@
+"""Celery task bodies: unpack, call the plain function, return a count.
+
+Ticks are acknowledged early (a lost tick is replaced by the next one); jobs late,
+with redelivery on worker loss, because a player's interaction must not be lost; the
+publish is idempotent by tick id, so a redelivered job never publishes twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from npcfarm.errors import RedisUnavailable
+from tasks import context
+from tasks.decide import run_job, run_tick_batch
+
+TICKS_TASK = "npcfarm.ticks"  # name the scheduler publishes to
+JOB_TASK = "npcfarm.job"  # name the CLI and ingest publish to
+
+
+@shared_task(name=TICKS_TASK, ignore_result=True)
+def ticks(payload: Any) -> int:
+    return run_tick_batch(context.get(), payload)
+
+
+@shared_task(
+    name=JOB_TASK,
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(RedisUnavailable, ConnectionError),
+    retry_backoff=True,
+    max_retries=8,
+)
+def job(payload: Any) -> int:
+    return run_job(context.get(), payload)

@@ -1,0 +1,32 @@
+"""The Celery application and the worker process lifecycle.
+
+Expensive resources (Redis clients now; the llama.cpp engine later) are created once
+per worker process, after the fork, never inside Celery's 4 s `worker_process_init`
+limit: that hook only drops state inherited from the parent.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_ready
+
+from tasks import context
+
+log = logging.getLogger(__name__)
+
+app = Celery("npcfarm", include=["tasks.ticks"])
+app.config_from_object("celeryconfig")
+
+
+@worker_process_init.connect
+def _fresh_process(**_: Any) -> None:
+    context.reset()  # sockets must not be shared with the parent after fork
+
+
+@worker_ready.connect
+def _ready(sender: Any = None, **_: Any) -> None:
+    context.get()  # connect before the first message, not during it
+    log.info("npcfarm worker ready: queues %s", app.conf.task_queues)
