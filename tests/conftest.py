@@ -1,0 +1,122 @@
+"""Test fixtures: a real redis-server for the session and real Celery workers.
+
+The server is started before any test module is imported, because `celeryconfig`
+reads the broker URL once at import; each test then starts from empty farm keys.
+Kombu's routing table (`_kombu.binding.*`) is left alone, so a running worker keeps
+receiving what is published.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from npcfarm.domain import TIER_ORDER
+from npcfarm.keys import Keys, queue_key
+from npcfarm.settings import Settings, get_settings
+from ops.embedded_redis import EmbeddedRedis
+
+_server: EmbeddedRedis | None = None
+WORKER_READY_TIMEOUT_S = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _server
+    data = Path(tempfile.mkdtemp(prefix="npcfarm-test-redis-"))
+    _server = EmbeddedRedis(data_dir=data, port=_free_port(), appendonly=False).start()
+    os.environ["NPCFARM_REDIS_URL"] = _server.url
+    os.environ["NPCFARM_DATA_DIR"] = str(data / "farm")
+    os.environ.pop("NPCFARM_CONFIG", None)
+    get_settings.cache_clear()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _server is not None:
+        _server.stop()
+
+
+def clean_farm(client: redis.Redis, keys: Keys) -> None:
+    doomed = list(client.scan_iter(f"{keys.prefix}:*", count=1000))
+    doomed += [queue_key(t) for t in TIER_ORDER]
+    doomed += [k for k in client.scan_iter("celery*", count=1000)]
+    if doomed:
+        client.unlink(*doomed)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture
+def keys(settings: Settings) -> Keys:
+    return Keys(settings.key_prefix)
+
+
+@pytest.fixture
+def client(settings: Settings, keys: Keys) -> Iterator[redis.Redis]:
+    conn = redis.Redis.from_url(settings.resolved_redis_url, decode_responses=True)
+    clean_farm(conn, keys)
+    yield conn
+    conn.close()
+
+
+def wait_for(predicate: Callable[[], bool], *, timeout: float = 20.0, what: str = "") -> None:
+    """Poll a condition (bounded); the only waiting tests do."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
+
+
+WorkerFactory = Callable[..., subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def start_worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerFactory]:
+    """Start real `celery worker` subprocesses; each is stopped after the test."""
+    from ops.worker import spawn_worker, stop_worker, worker_argv  # noqa: PLC0415
+    from workers.app import app  # noqa: PLC0415
+
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        *, queues: str = "gold,silver,bronze", pool: str = "solo", concurrency: int = 1,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:  # fmt: skip
+        name = f"test{len(started)}-{os.getpid()}@%h"
+        logfile = tmp_path / f"worker{len(started)}.log"
+        argv = worker_argv(queues=queues, pool=pool, concurrency=concurrency,
+                           loglevel="WARNING", hostname=name, logfile=logfile)  # fmt: skip
+        proc = spawn_worker(argv, redis_url=settings.resolved_redis_url, env=env)
+        started.append(proc)
+        node = name.replace("%h", socket.gethostname())
+
+        def answered() -> bool:
+            if proc.poll() is not None:
+                log = logfile.read_text() if logfile.exists() else ""
+                raise AssertionError(f"worker exited with {proc.returncode}: {log[-2000:]}")
+            return bool(app.control.ping(destination=[node], timeout=0.3))
+
+        wait_for(answered, timeout=WORKER_READY_TIMEOUT_S, what=f"worker {node} to answer")
+        return proc
+
+    yield start
+    for proc in started:
+        stop_worker(proc, timeout_s=10)
