@@ -13,8 +13,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-DECISION_SCHEMA = "npcfarm.decision"  # schema name carried by every published decision
-DECISION_VERSION = 1  # bumped on any incompatible change of `Decision`
+DECISION_SCHEMA: Literal["npcfarm.decision"] = (
+    "npcfarm.decision"  # schema name carried by every published decision
+)
+DECISION_VERSION: Literal[1] = 1  # bumped on any incompatible change of `Decision`
 MAX_SPEECH_CHARS = 240  # a bark or line of dialogue; longer text is cut at a word
 MAX_NEARBY = 32  # nearby players / NPCs kept per NPC state
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import redis
 
 from npcfarm.errors import RedisUnavailable
@@ -38,3 +40,16 @@ def require(client: redis.Redis) -> None:
             f"cannot reach Redis at {where}: {exc}. Start the farm with `npcfarm up` "
             "(embedded Redis) or set NPCFARM_REDIS_URL."
         ) from exc
+
+
+StreamEntries = list[tuple[str, dict[str, str]]]
+
+
+def text(value: object) -> str | None:
+    """A reply of a `decode_responses` client as the `str` it is (redis-py types it loosely)."""
+    return None if value is None else str(value)
+
+
+def entries(reply: object) -> StreamEntries:
+    """XRANGE / XREVRANGE replies of a `decode_responses` client."""
+    return cast(StreamEntries, reply or [])

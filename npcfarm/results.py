@@ -10,11 +10,13 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import cast
 
 import redis
 
 from npcfarm.domain import Decision, Tier
 from npcfarm.keys import Keys
+from npcfarm.redisconn import StreamEntries
 
 # KEYS: seq, latest(world), results(world), pending, stats(tier), rate(tier, now), lat(tier)
 # ARGV: maxlen, samples, idempotency ttl (0: off), published-key prefix,
@@ -121,11 +123,12 @@ def read_results(
 ) -> list[tuple[str, Decision]]:
     """What a bridge does: XREAD from its last id; returns (entry id, decision) pairs."""
     reply = client.xread({keys.results(world): last_id}, count=count, block=block_ms)
-    out: list[tuple[str, Decision]] = []
-    for _stream, entries in reply or []:
-        for entry_id, fields in entries:
-            out.append((entry_id, Decision.model_validate_json(fields["d"])))
-    return out
+    streams = cast(list[tuple[str, StreamEntries]], reply or [])
+    return [
+        (entry_id, Decision.model_validate_json(fields["d"]))
+        for _stream, rows in streams
+        for entry_id, fields in rows
+    ]
 
 
 # KEYS: pending; ARGV: pairs of npc id, tick id. Clears marks of ticks that were dropped.

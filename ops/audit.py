@@ -16,6 +16,7 @@ from typing import Any
 import redis
 
 from npcfarm.keys import Keys
+from npcfarm.redisconn import entries
 
 AUDIT_MAXLEN = 100_000  # entries kept in Redis (approximate)
 
@@ -29,7 +30,7 @@ def operator() -> str:
 
 
 def record(client: redis.Redis, keys: Keys, action: str, **details: Any) -> str:
-    entry_id: str = client.xadd(
+    entry_id = client.xadd(
         keys.audit,
         {
             "who": operator(),
@@ -40,7 +41,7 @@ def record(client: redis.Redis, keys: Keys, action: str, **details: Any) -> str:
         maxlen=AUDIT_MAXLEN,
         approximate=True,
     )
-    return entry_id
+    return str(entry_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ class AuditEntry:
 
 
 def recent(client: redis.Redis, keys: Keys, count: int = 20) -> list[AuditEntry]:
-    rows = client.xrevrange(keys.audit, count=count)
+    rows = entries(client.xrevrange(keys.audit, count=count))
     return [
         AuditEntry(
             id=entry_id,

@@ -99,7 +99,7 @@ def ticks_show() -> None:
     settings = get_settings()
     client, keys = connect(settings), keys_for(settings)
     require(client)
-    active = client.hgetall(keys.ticks_config)
+    active = {str(k): str(v) for k, v in client.hgetall(keys.ticks_config).items()}
     if active:
         console.print(f"# active version {active['version']} from {active['source']}")
         console.print(active["toml"], markup=False, highlight=False)

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from npcfarm.keys import Keys
+from npcfarm.redisconn import text
 from npcfarm.stats import TierSummary, summarize
 
 PING_TIMEOUT_S = 1.0  # how long live workers get to answer
@@ -57,8 +58,8 @@ def gather(
 ) -> FarmStatus:
     status = FarmStatus(
         tiers=summarize(client, keys),
-        leader=client.get(keys.leader),
-        ticks_version=client.hget(keys.ticks_config, "version"),
+        leader=text(client.get(keys.leader)),
+        ticks_version=text(client.hget(keys.ticks_config, "version")),
         rejected=int(client.xlen(keys.rejected_jobs)),
     )
     if with_workers and app is not None:

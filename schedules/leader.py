@@ -15,6 +15,8 @@ import socket
 
 import redis
 
+from npcfarm.redisconn import text
+
 log = logging.getLogger(__name__)
 
 _RENEW = """
@@ -59,5 +61,4 @@ class LeaderLease:
         self.is_leader = False
 
     def holder(self) -> str | None:
-        value: str | None = self._client.get(self._key)
-        return value
+        return text(self._client.get(self._key))

@@ -95,9 +95,9 @@ class Scheduler:
             if mtime != self._mtime:
                 self._mtime = mtime
                 self.reload_file()
-            active = self._client.hmget(self._keys.ticks_config, ["version", "toml"])
-            if active[0] and active[0] != self.version:
-                self._apply(parse_ticks(active[1], origin="redis"), active[0])
+            version, toml = self._client.hmget(self._keys.ticks_config, ["version", "toml"])
+            if version and toml and version != self.version:
+                self._apply(parse_ticks(str(toml), origin="redis"), str(version))
         except (ConfigError, OSError) as exc:
             log.error("tick configuration not reloaded: %s", exc)
         except redis.RedisError as exc:

@@ -11,6 +11,7 @@ import redis
 
 from npcfarm.domain import Job, TickBatch, Tier
 from npcfarm.keys import Keys
+from npcfarm.redisconn import entries
 from npcfarm.registry import save_npcs
 from npcfarm.results import latest_decision, read_results
 from npcfarm.settings import Settings
@@ -110,7 +111,7 @@ def test_malformed_messages_are_rejected_and_the_worker_lives(
     publish_job(app, Job(npc_id="ok", tick_id="j-ok", enqueued_at=time.time()))
     proc = start_worker(pool="solo")
     wait_for(lambda: latest_decision(client, keys, "w1", "ok") is not None, what="good job")
-    reasons = [f["reason"] for _, f in client.xrange(keys.rejected_jobs)]
+    reasons = [f["reason"] for _, f in entries(client.xrange(keys.rejected_jobs))]
     assert len(reasons) == 2 and any("npc_id" in r for r in reasons)
     assert client.hget(keys.stats(Tier.GOLD), "unknown_npc") == "1"
     assert proc.poll() is None
