@@ -55,7 +55,8 @@ class EmbeddedRedis:
     def already_running(self) -> bool:
         """True when something answers PING on our port (e.g. another `npcfarm up`)."""
         try:
-            return bool(redis.Redis(port=self.port, socket_connect_timeout=0.5).ping())
+            with redis.Redis(port=self.port, socket_connect_timeout=0.5) as client:
+                return bool(client.ping())
         except redis.RedisError:
             return False
 
@@ -74,32 +75,45 @@ class EmbeddedRedis:
         log.info("starting embedded redis-server on 127.0.0.1:%d (%s)", self.port, self.data_dir)
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + START_TIMEOUT_S
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode() if self._proc.stderr else ""
-                raise RedisUnavailable(f"redis-server exited at start: {err.strip()}")
-            try:
-                if client.ping():
+        with redis.Redis(port=self.port, socket_connect_timeout=0.2) as client:
+            while time.monotonic() < deadline:
+                if self._answers(client):
                     return self
-            except redis.ConnectionError:
-                time.sleep(0.05)
         self.stop()
         raise RedisUnavailable(f"redis-server did not answer on port {self.port} in time")
 
+    def _answers(self, client: redis.Redis) -> bool:
+        assert self._proc is not None
+        if self._proc.poll() is not None:
+            err = self._proc.stderr.read().decode() if self._proc.stderr else ""
+            self.stop()
+            raise RedisUnavailable(f"redis-server exited at start: {err.strip()}")
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            time.sleep(0.05)
+            return False
+
     def stop(self) -> None:
         """Shut down cleanly (flushing the append-only file), killing only as a last resort."""
-        if self._proc is None or self._proc.poll() is not None:
+        proc, self._proc = self._proc, None
+        if proc is None:
             return
-        # SHUTDOWN closes the connection, so an error here is the normal case.
-        with contextlib.suppress(redis.RedisError):
-            redis.Redis(port=self.port, socket_connect_timeout=0.5).shutdown(nosave=False)
-        try:
-            self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        log.info("embedded redis-server stopped")
+        if proc.poll() is None:
+            # SHUTDOWN closes the connection, so an error here is the normal case.
+            with (
+                contextlib.suppress(redis.RedisError),
+                redis.Redis(port=self.port, socket_connect_timeout=0.5) as client,
+            ):
+                client.shutdown(nosave=False)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.info("embedded redis-server stopped")
+        if proc.stderr is not None:
+            proc.stderr.close()
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()
