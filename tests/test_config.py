@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from npcfarm.domain import Tier
 from npcfarm.errors import ConfigError
 from npcfarm.keys import Keys
 from npcfarm.settings import Settings, get_settings
@@ -77,7 +78,7 @@ def test_scheduler_keeps_its_config_when_the_file_turns_bad(
     assert sched.version == good_version
     path.write_text(FAST_TICKS.replace("interval_s = 0.5", "interval_s = 0.75"))
     sched.config_job()
-    assert sched.config.tiers["gold"].interval_s == 0.75
+    assert sched.config[Tier.GOLD].interval_s == 0.75
     # Another scheduler adopts what was published through Redis.
     other = Scheduler(client, keys, settings, publish=lambda b: None, ticks_path=path)
     other.config, other.version = parse_ticks(FAST_TICKS), "old"
