@@ -84,7 +84,7 @@ class Keys:
 
     # -- statistics -----------------------------------------------------------
     def stats(self, tier: Tier) -> str:
-        """HASH: counters of one tier (enqueued, decided, coalesced, shed_*, fallback_*)."""
+        """HASH: counters of one tier (enqueued, decided, coalesced, missed, shed_expired, ...)."""
         return f"{self.prefix}:stats:{tier}"
 
     def rate(self, tier: Tier, second: int) -> str:

@@ -80,7 +80,7 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
         "decided",
         "coalesced",
         "shed expired",
-        "shed backlog",
+        "missed",
         "lost",
     ):
         table.add_column(column, justify="left" if column == "tier" else "right")
@@ -91,7 +91,7 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
             Text(str(t.tier), style=styles[str(t.tier)]), f"{t.npcs:,}", f"{t.due_now:,}",
             f"{t.queue_depth:,}", f"{t.rate:,.0f}", f"{t.p50_ms:,.1f}", f"{t.p95_ms:,.1f}",
             f"{c.get('decided', 0):,}", f"{c.get('coalesced', 0):,}",
-            f"{c.get('shed_expired', 0):,}", f"{c.get('shed_backpressure', 0):,}",
+            f"{c.get('shed_expired', 0):,}", f"{c.get('missed', 0):,}",
             f"{c.get('lost', 0):,}",
         )  # fmt: skip
     workers = ", ".join(sorted(status.workers)) or "none answering"

@@ -1,10 +1,14 @@
-"""The due-sweep: one Lua call per tier takes every NPC whose tick is due.
+"""The due-sweep: bounded Lua calls per tier take the NPCs whose tick is due.
 
 For each due NPC the script, atomically and only while the caller holds the leader
-lease, either coalesces (a tick of it is still pending), sheds (the tier's queue is
-over its backlog limit) or marks a new pending tick; and it always moves the NPC's
-due time one interval (plus jitter) ahead. Python then groups the new ticks by
-archetype into messages of at most `batch_size` ticks.
+lease, either coalesces (a tick of it is still pending) or marks a new pending tick,
+and moves its due time one interval (plus jitter) ahead. Python then groups the new
+ticks by archetype into messages of at most `batch_size` ticks.
+
+Shedding under overload costs Redis nothing: while a tier's queue holds more than its
+`backlog_limit`, its sweep is skipped and its NPCs simply stay due. When the sweep
+resumes, each NPC gets one tick and the whole intervals it waited are counted as
+`missed` (Gold has no limit, so it is never held back).
 """
 
 from __future__ import annotations
@@ -25,17 +29,18 @@ from schedules.config import TierTicks
 log = logging.getLogger(__name__)
 
 # KEYS: due(tier), pending, leader, archetype hash, stats(tier)
-# ARGV: now, limit, interval, jitter, leader token, pending timeout, seed, tick prefix, shed
+# ARGV: now, limit, interval, jitter, leader token, pending timeout, seed, tick prefix
 _SWEEP = """
 if redis.call('GET', KEYS[3]) ~= ARGV[5] then return {-1} end
 local now, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local interval, jitter = tonumber(ARGV[3]), tonumber(ARGV[4])
 local timeout_ms, seed, prefix = tonumber(ARGV[6]) * 1000, tonumber(ARGV[7]), ARGV[8]
-local shed = ARGV[9] == '1'
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
 local out = {0}
-local coalesced, lost, shedded, taken = 0, 0, 0, 0
-for i, id in ipairs(ids) do
+local coalesced, lost, missed, taken = 0, 0, 0, 0
+for j = 1, #due, 2 do
+  local id, i = due[j], (j + 1) / 2
+  missed = missed + math.floor((now - tonumber(due[j + 1])) / interval)
   seed = (seed * 16807) % 2147483647
   redis.call('ZADD', KEYS[1], now + interval + jitter * (2 * seed / 2147483647 - 1), id)
   local take = true
@@ -49,10 +54,6 @@ for i, id in ipairs(ids) do
       lost = lost + 1
     end
   end
-  if take and shed then
-    take = false
-    shedded = shedded + 1
-  end
   if take then
     local tick = prefix .. i
     redis.call('HSET', KEYS[2], id, tick)
@@ -65,8 +66,8 @@ end
 if taken > 0 then redis.call('HINCRBY', KEYS[5], 'enqueued', taken) end
 if coalesced > 0 then redis.call('HINCRBY', KEYS[5], 'coalesced', coalesced) end
 if lost > 0 then redis.call('HINCRBY', KEYS[5], 'lost', lost) end
-if shedded > 0 then redis.call('HINCRBY', KEYS[5], 'shed_backpressure', shedded) end
-out[1] = #ids
+if missed > 0 then redis.call('HINCRBY', KEYS[5], 'missed', missed) end
+out[1] = #due / 2
 return out
 """
 
@@ -79,6 +80,7 @@ class SweepResult:
     enqueued: int = 0
     messages: int = 0
     not_leader: bool = False
+    held_back: bool = False  # skipped: the tier's queue is over its backlog limit
 
 
 class DueSweep:
@@ -103,9 +105,25 @@ class DueSweep:
         publish: PublishBatch,
         now: float | None = None,
     ) -> SweepResult:
+        """Sweep one tier completely, one bounded script call at a time."""
         now = time.time() if now is None else now
-        shed = bool(ticks.backlog_limit) and self.backlog(tier, ticks) > ticks.backlog_limit
-        prefix = f"{int(now * 1000)}-{secrets.token_hex(3)}."
+        if ticks.backlog_limit and self.backlog(tier, ticks) > ticks.backlog_limit:
+            self._client.hincrby(self._keys.stats(tier), "backlog_skips", 1)
+            return SweepResult(held_back=True)
+        total = SweepResult()
+        while True:
+            part = self._sweep_chunk(tier, ticks, token=token, publish=publish, now=now)
+            total.due += part.due
+            total.enqueued += part.enqueued
+            total.messages += part.messages
+            total.not_leader = part.not_leader
+            if part.not_leader or part.due < self._limit:
+                return total
+
+    def _sweep_chunk(
+        self, tier: Tier, ticks: TierTicks, *, token: str, publish: PublishBatch, now: float
+    ) -> SweepResult:
+        prefix = f"{int(now * 1000)}-{secrets.token_hex(4)}."
         reply = self._script(
             keys=[
                 self._keys.due(tier),
@@ -123,7 +141,6 @@ class DueSweep:
                 ticks.pending_timeout_s,
                 secrets.randbelow(2_147_483_646) + 1,
                 prefix,
-                "1" if shed else "0",
             ],
         )
         if reply[0] == -1:

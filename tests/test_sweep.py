@@ -18,7 +18,7 @@ from tests.helpers import fast_ticks, make_npc
 
 def _setup(client: redis.Redis, keys: Keys, n: int, tier: Tier = Tier.BRONZE) -> list[str]:
     archetypes = ["human", "zombie", "vampire"]
-    npcs = [make_npc(f"n{i}", archetype=archetypes[i % 3], tier=tier) for i in range(n)]
+    npcs = [make_npc(f"{tier}{i}", archetype=archetypes[i % 3], tier=tier) for i in range(n)]
     save_npcs(client, keys, npcs)
     place_npcs(client, keys, npcs, fast_ticks())
     make_due_now(client, keys, tier, [n.id for n in npcs])
@@ -82,20 +82,39 @@ def test_lost_tick_is_replaced_after_pending_timeout(client: redis.Redis, keys: 
     assert client.hget(keys.stats(Tier.BRONZE), "lost") == "5"
 
 
-def test_backlog_sheds_bronze_but_never_gold(client: redis.Redis, keys: Keys) -> None:
+def test_backlog_holds_bronze_back_but_never_gold(client: redis.Redis, keys: Keys) -> None:
     config = fast_ticks()
     client.rpush(queue_key(Tier.BRONZE), *["x"] * 100)  # 100 messages x 64 > limit 1000
     client.rpush(queue_key(Tier.GOLD), *["x"] * 100)
     token = _leader(client, keys).token
     sweep = DueSweep(client, keys, limit=100)
-    _setup(client, keys, 20, Tier.BRONZE)
-    shed = sweep.sweep_tier(Tier.BRONZE, config[Tier.BRONZE], token=token,
+    ids = _setup(client, keys, 20, Tier.BRONZE)
+    held = sweep.sweep_tier(Tier.BRONZE, config[Tier.BRONZE], token=token,
                             publish=lambda b: None)  # fmt: skip
-    assert shed.enqueued == 0
-    assert client.hget(keys.stats(Tier.BRONZE), "shed_backpressure") == "20"
+    assert held.held_back and held.enqueued == 0
+    assert client.zcount(keys.due(Tier.BRONZE), "-inf", time.time()) == 20  # still due
     _setup(client, keys, 20, Tier.GOLD)
     gold = sweep.sweep_tier(Tier.GOLD, config[Tier.GOLD], token=token, publish=lambda b: None)
     assert gold.enqueued == 20
+    # The backlog drains: each held NPC gets one tick, the intervals it waited are missed.
+    client.delete(queue_key(Tier.BRONZE))
+    client.zadd(keys.due(Tier.BRONZE), dict.fromkeys(ids, time.time() - 3 * 2.0 - 0.5))
+    res = sweep.sweep_tier(Tier.BRONZE, config[Tier.BRONZE], token=token,
+                           publish=lambda b: None)  # fmt: skip
+    assert res.enqueued == 20
+    assert client.hget(keys.stats(Tier.BRONZE), "missed") == str(20 * 3)
+
+
+def test_sweep_works_through_more_than_one_chunk(client: redis.Redis, keys: Keys) -> None:
+    _setup(client, keys, 250)
+    sent: list[TickBatch] = []
+    res = DueSweep(client, keys, limit=100).sweep_tier(
+        Tier.BRONZE, fast_ticks()[Tier.BRONZE], token=_leader(client, keys).token,
+        publish=sent.append,
+    )  # fmt: skip
+    assert res.due == 250 and res.enqueued == 250
+    tick_ids = [t for b in sent for _, t in b.ticks]
+    assert len(set(tick_ids)) == 250
 
 
 def test_sweep_without_the_lease_enqueues_nothing(client: redis.Redis, keys: Keys) -> None:
