@@ -1,8 +1,10 @@
 """Publishing decisions where bridges read them, and reading them back.
 
-One Lua call per (batch, world) hands out sequence numbers, replaces each NPC's latest
-decision, appends to the world's capped stream, clears the coalescing mark and
-updates the counters: atomic, and one round trip however large the batch.
+Lua calls of at most `PUBLISH_CHUNK` decisions hand out sequence numbers, replace
+each NPC's latest decision, append to the world's capped stream, clear the coalescing
+marks and update the counters; all calls of a batch go in one pipelined round trip.
+Chunking keeps each script short, so Redis serves other clients (a Gold worker's
+reads) between the chunks of a large Bronze batch instead of after all of it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import redis
 from npcfarm.domain import Decision, Tier
 from npcfarm.keys import Keys
 from npcfarm.redisconn import StreamEntries
+
+PUBLISH_CHUNK = 64  # decisions per script call: bounds how long one call blocks Redis
 
 # KEYS: seq, latest(world), results(world), pending, stats(tier), rate(tier, now), lat(tier)
 # ARGV: maxlen, samples, idempotency ttl (0: off), published-key prefix,
@@ -82,28 +86,26 @@ class ResultPublisher:
         second = int(time.time())
         pipe = self._client.pipeline(transaction=False)
         for (world, tier), group in by_world.items():
-            args: list[str | int | float] = [
-                self._maxlen,
-                self._samples,
-                self._ttl if idempotent else 0,
-                self._keys.published(""),
+            keys = [
+                self._keys.seq,
+                self._keys.latest(world),
+                self._keys.results(world),
+                self._keys.pending,
+                self._keys.stats(tier),
+                self._keys.rate(tier, second),
+                self._keys.latencies(tier),
             ]
-            for d in group:
-                body = d.model_dump_json(by_alias=True, exclude={"seq"})
-                args += [d.npc_id, d.tick_id, body, round(d.timings.latency_ms, 2)]
-            self._script(
-                keys=[
-                    self._keys.seq,
-                    self._keys.latest(world),
-                    self._keys.results(world),
-                    self._keys.pending,
-                    self._keys.stats(tier),
-                    self._keys.rate(tier, second),
-                    self._keys.latencies(tier),
-                ],
-                args=args,
-                client=pipe,
-            )
+            for start in range(0, len(group), PUBLISH_CHUNK):
+                args: list[str | int | float] = [
+                    self._maxlen,
+                    self._samples,
+                    self._ttl if idempotent else 0,
+                    self._keys.published(""),
+                ]
+                for d in group[start : start + PUBLISH_CHUNK]:
+                    body = d.model_dump_json(by_alias=True, exclude={"seq"})
+                    args += [d.npc_id, d.tick_id, body, round(d.timings.latency_ms, 2)]
+                self._script(keys=keys, args=args, client=pipe)
         return sum(int(published) for published, _dup in pipe.execute())
 
 

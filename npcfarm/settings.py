@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     # Scheduling.
     ticks_file: Path = PACKAGED_TICKS
     sweep_interval_s: float = Field(0.1, gt=0, le=5)  # how often due NPCs are collected
-    sweep_limit: int = Field(2_000, ge=1)  # NPCs per sweep script call (bounds Redis blocking)
+    sweep_limit: int = Field(500, ge=1)  # NPCs per sweep script call (bounds Redis blocking)
     lease_ttl_s: float = Field(3.0, gt=0.5, le=60)  # a dead leader is replaced after this
 
     # Results.

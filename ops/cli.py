@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -56,6 +57,7 @@ def up(
 
 @app.command()
 def worker(
+    *,
     queues: Annotated[str, typer.Option(help="Tiers to consume, strict order.")] = (
         "gold,silver,bronze"
     ),
@@ -63,13 +65,17 @@ def worker(
     pool: Annotated[str, typer.Option(help="prefork, threads or solo.")] = "prefork",
     loglevel: Annotated[str, typer.Option()] = "INFO",
     hostname: Annotated[str | None, typer.Option(help="Celery node name.")] = None,
+    nice: Annotated[int, typer.Option(help="Lower CPU priority (bulk lanes).")] = 0,
 ) -> None:
     """Run a Celery worker on the farm's queues (Gold before Silver before Bronze)."""
+
     from ops.worker import worker_argv  # noqa: PLC0415
     from workers.app import app as celery_app  # noqa: PLC0415
 
     argv = worker_argv(queues=queues, concurrency=concurrency or None, pool=pool,
                        loglevel=loglevel, hostname=hostname)  # fmt: skip
+    if nice:
+        os.nice(nice)
     celery_app.worker_main(argv=argv)
 
 

@@ -31,8 +31,11 @@ def worker_argv(
     loglevel: str = "INFO",
     hostname: str | None = None,
     logfile: Path | None = None,
+    include: tuple[str, ...] = (),
 ) -> list[str]:
     argv = ["worker", "-Q", ",".join(ordered_queues(queues)), "-P", pool, "-l", loglevel]
+    if include:
+        argv += ["-I", ",".join(include)]
     if concurrency:
         argv += ["-c", str(concurrency)]
     if hostname:
@@ -43,13 +46,18 @@ def worker_argv(
 
 
 def spawn_worker(
-    argv: list[str], *, redis_url: str, env: dict[str, str] | None = None
+    argv: list[str], *, redis_url: str, env: dict[str, str] | None = None, nice: int = 0
 ) -> subprocess.Popen[bytes]:
-    """A worker in its own process (used by `up`, tests and benchmarks)."""
+    """A worker in its own process (used by `up`, tests and benchmarks).
+
+    `nice` lowers the CPU priority of bulk lanes (Bronze) so that a Gold-only worker
+    on the same host gets the CPU first when both have work.
+    """
     child_env = {**os.environ, **(env or {}), "NPCFARM_REDIS_URL": redis_url}
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers.app", *argv],
         env=child_env,
+        preexec_fn=(lambda: os.nice(nice)) if nice else None,  # noqa: PLW1509
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE if "--logfile" not in argv else subprocess.DEVNULL,
     )

@@ -17,7 +17,7 @@ from types import FrameType
 import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from npcfarm.domain import TIER_ORDER
+from npcfarm.domain import TIER_ORDER, Tier
 from npcfarm.errors import ConfigError, NpcFarmError
 from npcfarm.keys import Keys
 from npcfarm.settings import Settings
@@ -27,8 +27,12 @@ from schedules.sweep import DueSweep, PublishBatch
 
 log = logging.getLogger(__name__)
 
+# A sweep outlasting its interval is normal under load; APScheduler would warn each time.
+logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+
 LEASE_EVERY_S = 0.5  # lease renewal period; well under the lease TTL
 CONFIG_EVERY_S = 1.0  # how often the file and the Redis copy are checked
+LOWER_TIER_CHUNKS = 4  # sweep calls per cycle for Silver and Bronze; Gold always finishes
 
 
 def publish_ticks_config(client: redis.Redis, keys: Keys, text: str, *, source: str) -> str:
@@ -76,7 +80,11 @@ class Scheduler:
         for tier in TIER_ORDER:
             try:
                 result = self._sweep.sweep_tier(
-                    tier, config[tier], token=self.lease.token, publish=self._publish
+                    tier,
+                    config[tier],
+                    token=self.lease.token,
+                    publish=self._publish,
+                    max_chunks=None if tier is Tier.GOLD else LOWER_TIER_CHUNKS,
                 )
             except (redis.RedisError, NpcFarmError, OSError) as exc:
                 log.error("sweep of %s failed (will retry): %s", tier, exc)

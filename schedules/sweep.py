@@ -104,20 +104,23 @@ class DueSweep:
         token: str,
         publish: PublishBatch,
         now: float | None = None,
+        max_chunks: int | None = None,
     ) -> SweepResult:
-        """Sweep one tier completely, one bounded script call at a time."""
+        """Sweep one tier, one bounded script call at a time (at most `max_chunks` calls)."""
         now = time.time() if now is None else now
         if ticks.backlog_limit and self.backlog(tier, ticks) > ticks.backlog_limit:
             self._client.hincrby(self._keys.stats(tier), "backlog_skips", 1)
             return SweepResult(held_back=True)
         total = SweepResult()
+        chunks = 0
         while True:
+            chunks += 1
             part = self._sweep_chunk(tier, ticks, token=token, publish=publish, now=now)
             total.due += part.due
             total.enqueued += part.enqueued
             total.messages += part.messages
             total.not_leader = part.not_leader
-            if part.not_leader or part.due < self._limit:
+            if part.not_leader or part.due < self._limit or chunks == max_chunks:
                 return total
 
     def _sweep_chunk(

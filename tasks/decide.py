@@ -91,8 +91,13 @@ def build_decisions(
 def decide_ticks(ctx: WorkerContext, ticks: Sequence[Tick], *, idempotent: bool) -> int:
     """Decide and publish; returns how many decisions were published."""
     started = time.time()
-    live = [t for t in ticks if t.expires_at is None or t.expires_at >= started]
-    dropped = [(t.npc_id, t.tick_id) for t in ticks if t not in live]
+    live: list[Tick] = []
+    dropped: list[tuple[str, str]] = []
+    for t in ticks:
+        if t.expires_at is None or t.expires_at >= started:
+            live.append(t)
+        else:
+            dropped.append((t.npc_id, t.tick_id))
     if dropped:
         bump(ctx.client, ctx.keys, ticks[0].tier, "shed_expired", len(dropped))
     npcs = load_npcs(ctx.client, ctx.keys, [t.npc_id for t in live])
