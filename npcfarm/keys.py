@@ -40,6 +40,11 @@ class Keys:
         return f"{self.prefix}:worlds"
 
     @property
+    def world_of(self) -> str:
+        """HASH: npc id -> world, so a move to another world cleans the old indexes."""
+        return f"{self.prefix}:world"
+
+    @property
     def archetype_of(self) -> str:
         """HASH: npc id -> archetype, read by the sweep to group batches."""
         return f"{self.prefix}:archetype"
@@ -78,9 +83,14 @@ class Keys:
         """STREAM: every decision of one world, fields `npc`, `seq`, `d` (JSON), capped."""
         return f"{self.prefix}:results:{world}"
 
-    def published(self, tick_id: str) -> str:
+    def published(self, npc_id: str, tick_id: str) -> str:
         """STRING with TTL: marks a late-acked job's tick as published (idempotency)."""
-        return f"{self.prefix}:published:{tick_id}"
+        return f"{self.prefix}:published:{npc_id}:{tick_id}"
+
+    @property
+    def published_prefix(self) -> str:
+        """The part of `published` the publish script completes with `npc:tick`."""
+        return f"{self.prefix}:published:"
 
     # -- statistics -----------------------------------------------------------
     def stats(self, tier: Tier) -> str:

@@ -17,10 +17,21 @@ from npcfarm.keys import Keys
 
 
 def save_npcs(client: redis.Redis, keys: Keys, npcs: Iterable[NPC]) -> int:
-    """Insert or replace NPC records (one pipelined round trip)."""
+    """Insert or replace NPC records (two pipelined round trips).
+
+    An NPC that moves to another world leaves that world's index and latest hash.
+    """
+    npcs = list(npcs)
+    if not npcs:
+        return 0
+    old_worlds = client.hmget(keys.world_of, [npc.id for npc in npcs])
     pipe = client.pipeline(transaction=False)
     count = 0
-    for npc in npcs:
+    for npc, old in zip(npcs, old_worlds, strict=True):
+        if old and old != npc.world:
+            pipe.srem(keys.world_npcs(str(old)), npc.id)
+            pipe.hdel(keys.latest(str(old)), npc.id)
+        pipe.hset(keys.world_of, npc.id, npc.world)
         pipe.set(keys.npc(npc.id), npc.model_dump_json())
         pipe.sadd(keys.npcs, npc.id)
         pipe.sadd(keys.world_npcs(npc.world), npc.id)

@@ -33,7 +33,7 @@ for i = 5, #ARGV, 4 do
   local npc, tick, body, lat = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local fresh = true
   if ttl > 0 then
-    fresh = redis.call('SET', pfx .. tick, '1', 'NX', 'EX', ttl) ~= false
+    fresh = redis.call('SET', pfx .. npc .. ':' .. tick, '1', 'NX', 'EX', ttl) ~= false
   end
   if fresh then
     local seq = redis.call('INCR', KEYS[1])
@@ -100,7 +100,7 @@ class ResultPublisher:
                     self._maxlen,
                     self._samples,
                     self._ttl if idempotent else 0,
-                    self._keys.published(""),
+                    self._keys.published_prefix,
                 ]
                 for d in group[start : start + PUBLISH_CHUNK]:
                     body = d.model_dump_json(by_alias=True, exclude={"seq"})

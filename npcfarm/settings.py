@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _known_scheme(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        if url is not None and not url.startswith(("redis://", "rediss://")):
+            raise ValueError("must start with redis:// or rediss:// (TLS)")
         return url
 
     @classmethod

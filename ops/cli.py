@@ -18,13 +18,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from npcfarm import audit
 from npcfarm.domain import Job, Tier
 from npcfarm.errors import NpcFarmError
 from npcfarm.redisconn import connect, keys_for, require
 from npcfarm.registry import get_npc
 from npcfarm.results import latest_decision
 from npcfarm.settings import get_settings
-from ops import audit
 from ops.cli_admin import npc_app, ticks_app, world_app
 
 app = typer.Typer(help="npcfarm: a worker farm that makes decisions for game NPCs.",

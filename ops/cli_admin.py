@@ -9,12 +9,12 @@ import typer
 from rich.console import Console
 from rich.progress import track
 
+from npcfarm import audit
 from npcfarm.errors import InvalidInput
 from npcfarm.redisconn import connect, keys_for, require
 from npcfarm.registry import get_npc, save_npcs
 from npcfarm.results import latest_decision
 from npcfarm.settings import get_settings
-from ops import audit
 from schedules.config import load_ticks
 from schedules.placement import place_npcs
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from models.archetypes import archetype_names
 from npcfarm.domain import NPC
 from npcfarm.errors import InvalidInput
 from npcfarm.registry import parse_npc
@@ -77,11 +78,17 @@ def read_npc_file(path: Path) -> tuple[list[NPC], list[str]]:
     npcs: list[NPC] = []
     errors: list[str] = []
     seen: set[str] = set()
+    known = archetype_names()
     for where, raw in _records(path):
         try:
             npc = parse_npc(raw)
         except InvalidInput as exc:
             errors.append(f"{path}:{where}: {exc}")
+            continue
+        if npc.archetype not in known:
+            errors.append(
+                f"{path}:{where}: unknown archetype {npc.archetype!r} (known: {', '.join(known)})"
+            )
             continue
         if npc.id in seen:
             errors.append(f"{path}:{where}: duplicate id {npc.id!r}")

@@ -22,6 +22,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import Progress
 
+from npcfarm import audit
 from npcfarm.errors import NpcFarmError, RedisUnavailable
 from npcfarm.keys import Keys
 from npcfarm.redisconn import connect, keys_for, require
@@ -74,6 +75,7 @@ def seed_world(settings: Settings, count: int, console: Console, *, seed: int = 
         save_npcs(client, keys, batch)
         place_npcs(client, keys, batch, config)
         progress.advance(task, len(batch))
+    audit.record(client, keys, "world.demo", npcs=count, seed=seed, by="npcfarm up")
     return count
 
 

@@ -2,8 +2,10 @@
 
 Every scheduler renews or contends for the lease; only the leader sweeps. The active
 tick configuration is shared through Redis so every scheduler (and `ticks show`) sees
-the same one: a scheduler publishes its file at start, on change and on SIGHUP, and
-adopts whatever copy is newest in Redis. A bad file is reported and ignored.
+the same one: a scheduler adopts the active copy at start (publishing its file only
+when there is none, so a restart never undoes `npcfarm ticks reload`), publishes its
+file when the file changes or on SIGHUP, and adopts any newer copy in Redis. A bad
+file is reported and ignored; every reload is audited.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from types import FrameType
 import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from npcfarm import audit
 from npcfarm.domain import TIER_ORDER, Tier
 from npcfarm.errors import ConfigError, NpcFarmError
 from npcfarm.keys import Keys
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 # A sweep outlasting its interval is normal under load; APScheduler would warn each time.
 logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # a line per sweep
 
 LEASE_EVERY_S = 0.5  # lease renewal period; well under the lease TTL
 CONFIG_EVERY_S = 1.0  # how often the file and the Redis copy are checked
@@ -112,11 +116,26 @@ class Scheduler:
             log.warning("tick configuration check failed: %s", exc)
 
     # -- reload -----------------------------------------------------------------
-    def reload_file(self) -> None:
+    def reload_file(self, *, reason: str = "file") -> None:
         """Read the file, and if it is valid make it the farm's active configuration."""
         config, text = load_ticks(self._path)
         version = publish_ticks_config(self._client, self._keys, text, source=str(self._path))
+        if version != self.version:
+            audit.record(self._client, self._keys, "ticks.reload", file=str(self._path),
+                         version=version, by=f"scheduler ({reason})")  # fmt: skip
         self._apply(config, version)
+
+    def adopt_active(self) -> None:
+        """At start: run on the farm's active configuration, or publish ours if none."""
+        version, toml = self._client.hmget(self._keys.ticks_config, ["version", "toml"])
+        if not (version and toml):
+            self.reload_file(reason="first start")
+            return
+        if version != self.version:
+            log.warning("running on the active tick configuration %s, not %s from %s: "
+                        "`npcfarm ticks reload` makes the file active", version, self.version,
+                        self._path)  # fmt: skip
+        self._apply(parse_ticks(str(toml), origin="redis"), str(version))
 
     def _apply(self, config: TicksConfig, version: str) -> None:
         if version != self.version:
@@ -125,16 +144,17 @@ class Scheduler:
 
     def _on_sighup(self, _signum: int, _frame: FrameType | None) -> None:
         try:
-            self.reload_file()
+            self.reload_file(reason="SIGHUP")
         except (ConfigError, OSError, redis.RedisError) as exc:
             log.error("SIGHUP reload failed, keeping %s: %s", self.version, exc)
 
     # -- lifecycle --------------------------------------------------------------
     def start(self, *, handle_signals: bool = False) -> None:
         try:
-            self.reload_file()
-        except redis.RedisError as exc:
-            log.warning("could not publish tick configuration: %s", exc)
+            self.adopt_active()
+        except (redis.RedisError, ConfigError) as exc:
+            log.warning("could not read the active tick configuration, using %s: %s",
+                        self._path, exc)  # fmt: skip
         if handle_signals:
             signal.signal(signal.SIGHUP, self._on_sighup)
         self.lease.tick()

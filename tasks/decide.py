@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from models.archetypes import archetype_names
 from models.rules import RuleChoice
 from models.rules import decide_batch as rules_decide
 from npcfarm.domain import NPC, Decision, Job, Source, Tick, TickBatch, Timings
@@ -101,12 +102,16 @@ def decide_ticks(ctx: WorkerContext, ticks: Sequence[Tick], *, idempotent: bool)
     if dropped:
         bump(ctx.client, ctx.keys, ticks[0].tier, "shed_expired", len(dropped))
     npcs = load_npcs(ctx.client, ctx.keys, [t.npc_id for t in live])
-    known = [(t, n) for t, n in zip(live, npcs, strict=True) if n is not None]
+    archetypes = archetype_names()
+    known = [(t, n) for t, n in zip(live, npcs, strict=True) if n and n.archetype in archetypes]
     unknown = [(t.npc_id, t.tick_id) for t, n in zip(live, npcs, strict=True) if n is None]
-    if unknown:
-        bump(ctx.client, ctx.keys, ticks[0].tier, "unknown_npc", len(unknown))
-        log.warning("%d ticks name unknown NPCs (e.g. %s)", len(unknown), unknown[0][0])
-    release_ticks(ctx.client, ctx.keys, dropped + unknown)
+    odd = [(t.npc_id, t.tick_id) for t, n in zip(live, npcs, strict=True)
+           if n is not None and n.archetype not in archetypes]  # fmt: skip
+    for counter, refused in (("unknown_npc", unknown), ("unknown_archetype", odd)):
+        if refused:
+            bump(ctx.client, ctx.keys, ticks[0].tier, counter, len(refused))
+            log.warning("%d ticks refused, %s (e.g. %s)", len(refused), counter, refused[0][0])
+    release_ticks(ctx.client, ctx.keys, dropped + unknown + odd)
     if not known:
         return 0
     kept_ticks = [t for t, _ in known]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from celery import shared_task
 
 from npcfarm.errors import RedisUnavailable
@@ -29,7 +30,7 @@ def ticks(payload: Any) -> int:
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(RedisUnavailable, ConnectionError),
+    autoretry_for=(RedisUnavailable, redis.ConnectionError, redis.TimeoutError),
     retry_backoff=True,
     max_retries=8,
 )

@@ -9,11 +9,11 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
+from npcfarm import audit
 from npcfarm.domain import Tier
 from npcfarm.errors import ConfigError, InvalidInput, UnknownNPC
 from npcfarm.keys import Keys
 from npcfarm.settings import Settings
-from ops import audit
 from ops.cli import app
 from ops.flower import flower_command
 from tests.conftest import WorkerFactory
@@ -76,6 +76,7 @@ def test_invalid_import_names_the_record_and_saves_nothing(
         ("a.txt", "id\n", "unknown file type"),
         ("a.yaml", "- {id: 'no spaces!', name: X, archetype: human}", "id"),
         ("a.yaml", "- {id: z, name: Z, archetype: human, position: {x: .nan}}", "finite"),
+        ("a.yaml", "- {id: z, name: Z, archetype: dragon}", "unknown archetype 'dragon'"),
     ],
 )
 def test_bad_import_files(

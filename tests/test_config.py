@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 import redis
 
+from npcfarm import audit
 from npcfarm.domain import Tier
 from npcfarm.errors import ConfigError
 from npcfarm.keys import Keys
 from npcfarm.settings import Settings, get_settings
 from ops.embedded_redis import EmbeddedRedis
 from schedules.config import parse_ticks
-from schedules.scheduler import Scheduler
+from schedules.scheduler import Scheduler, publish_ticks_config
 from tests.helpers import FAST_TICKS, write_fast_ticks
 
 
@@ -39,8 +40,9 @@ def test_secrets_are_refused_in_the_config_file(
         Settings()
 
 
-def test_bad_settings_are_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NPCFARM_REDIS_URL", "http://nope")
+@pytest.mark.parametrize("url", ["http://nope", "unix:///tmp/redis.sock"])
+def test_bad_settings_are_config_errors(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("NPCFARM_REDIS_URL", url)
     get_settings.cache_clear()
     try:
         with pytest.raises(ConfigError, match="redis_url"):
@@ -84,6 +86,21 @@ def test_scheduler_keeps_its_config_when_the_file_turns_bad(
     other.config, other.version = parse_ticks(FAST_TICKS), "old"
     other.config_job()
     assert other.version == sched.version
+    reloads = [e for e in audit.recent(client, keys) if e.what == "ticks.reload"]
+    assert len(reloads) == 1 and reloads[0].args["by"] == "scheduler (file)"  # changes only
+
+
+def test_a_restarted_scheduler_keeps_the_reloaded_config(
+    client: redis.Redis, keys: Keys, settings: Settings, tmp_path: Path
+) -> None:
+    packaged = Scheduler(client, keys, settings, publish=lambda b: None)
+    packaged.adopt_active()  # first start: publishes the packaged file
+    operator_file = write_fast_ticks(tmp_path)
+    version = publish_ticks_config(client, keys, operator_file.read_text(), source="operator")
+    restarted = Scheduler(client, keys, settings, publish=lambda b: None)
+    restarted.adopt_active()
+    assert restarted.version == version
+    assert restarted.config[Tier.GOLD].interval_s == 0.5
 
 
 def test_embedded_redis_persists_across_restarts(tmp_path: Path) -> None:
