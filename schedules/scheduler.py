@@ -164,7 +164,9 @@ class Scheduler:
         self._aps.start()
         log.info("scheduler %s started (leader: %s)", self.lease.token, self.lease.is_leader)
 
-    def stop(self) -> None:
+    def stop(self, *, release: bool = True) -> None:
+        """Stop sweeping; `release=False` leaves the lease to lapse (as a crash would)."""
         self._aps.shutdown(wait=True)
-        self.lease.release()
+        if release:
+            self.lease.release()
         log.info("scheduler %s stopped", self.lease.token)
