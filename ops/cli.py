@@ -174,6 +174,30 @@ def flower() -> None:
     exec_flower(get_settings())
 
 
+@app.command()
+def metrics(
+    port: Annotated[int, typer.Option(help="HTTP port for /metrics.")] = 9808,
+    address: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+) -> None:
+    """Serve the farm's counters to Prometheus (read from Redis at each scrape)."""
+    from prometheus_client import REGISTRY, start_http_server  # noqa: PLC0415
+
+    from ops.metrics import FarmCollector  # noqa: PLC0415
+
+    settings = get_settings()
+    client = connect(settings)
+    require(client)
+    REGISTRY.register(FarmCollector(client, keys_for(settings)))
+    server, thread = start_http_server(port, addr=address)
+    console.print(f"metrics on http://{address}:{port}/metrics; Ctrl-C stops")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.shutdown()
+    thread.join()
+
+
 @app.command(name="audit")
 def audit_log(count: Annotated[int, typer.Option(help="Entries to show.")] = 20) -> None:
     """Show the most recent admin actions (who, what, when)."""

@@ -1,0 +1,65 @@
+"""Prometheus metrics of the whole farm, read from Redis at scrape time.
+
+Workers and schedulers already count into Redis (one place for every host), so a
+single exporter reads those counters on each scrape instead of each process running
+its own metrics server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import redis
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from npcfarm.keys import Keys
+from npcfarm.stats import summarize
+
+COUNTERS = {  # Redis counter name -> help text
+    "enqueued": "Ticks the scheduler enqueued.",
+    "decided": "Decisions published.",
+    "coalesced": "Ticks not enqueued because one was still pending for the NPC.",
+    "missed": "Tick intervals NPCs waited while their tier was held back or unswept.",
+    "lost": "Pending ticks presumed lost (not finished within pending_timeout_s).",
+    "shed_expired": "Ticks dropped by a worker because they expired in the queue.",
+    "unknown_npc": "Ticks naming an NPC the registry does not hold.",
+    "unknown_archetype": "Ticks of NPCs whose archetype this build does not know.",
+    "duplicates": "Redelivered jobs whose decision was already published.",
+    "backlog_skips": "Sweeps skipped because the tier's queue was over its backlog limit.",
+}
+
+
+class FarmCollector(Collector):
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._client = client
+        self._keys = keys
+
+    def collect(self) -> Iterator[Metric]:
+        tiers = summarize(self._client, self._keys)
+        counters = {
+            name: CounterMetricFamily(f"npcfarm_{name}", text, labels=["tier"])
+            for name, text in COUNTERS.items()
+        }
+        gauges = {
+            "npcs": GaugeMetricFamily("npcfarm_npcs", "NPCs scheduled in the tier.",
+                                      labels=["tier"]),
+            "queue": GaugeMetricFamily("npcfarm_queue_depth", "Messages waiting.", labels=["tier"]),
+            "rate": GaugeMetricFamily("npcfarm_decisions_per_second",
+                                      "Decisions/s over the last 10 s.", labels=["tier"]),
+            "p50": GaugeMetricFamily("npcfarm_latency_p50_ms",
+                                     "Enqueue-to-publish latency, median.", labels=["tier"]),
+            "p95": GaugeMetricFamily("npcfarm_latency_p95_ms",
+                                     "Enqueue-to-publish latency, 95th pct.", labels=["tier"]),
+        }  # fmt: skip
+        for t in tiers:
+            label = [str(t.tier)]
+            for name, family in counters.items():
+                family.add_metric(label, t.counters.get(name, 0))
+            gauges["npcs"].add_metric(label, t.npcs)
+            gauges["queue"].add_metric(label, t.queue_depth)
+            gauges["rate"].add_metric(label, t.rate)
+            gauges["p50"].add_metric(label, t.p50_ms)
+            gauges["p95"].add_metric(label, t.p95_ms)
+        yield from counters.values()
+        yield from gauges.values()

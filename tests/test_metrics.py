@@ -1,0 +1,29 @@
+"""Prometheus exposition of the farm's counters, from a real Redis."""
+
+from __future__ import annotations
+
+import redis
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from npcfarm.domain import Tier
+from npcfarm.keys import Keys
+from ops.metrics import FarmCollector
+
+
+def test_counters_and_gauges_per_tier(client: redis.Redis, keys: Keys) -> None:
+    client.hset(keys.stats(Tier.GOLD), mapping={"decided": 42, "coalesced": 3})
+    client.rpush(keys.latencies(Tier.GOLD), *[1.0] * 10, *[9.0] * 10)
+    client.zadd(keys.due(Tier.BRONZE), {"a": 1.0, "b": 2.0})
+    registry = CollectorRegistry()
+    registry.register(FarmCollector(client, keys))
+    samples = {
+        (s.name, s.labels.get("tier")): s.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+    }
+    assert samples[("npcfarm_decided_total", "gold")] == 42
+    assert samples[("npcfarm_coalesced_total", "gold")] == 3
+    assert samples[("npcfarm_decided_total", "silver")] == 0
+    assert samples[("npcfarm_npcs", "bronze")] == 2
+    assert samples[("npcfarm_latency_p95_ms", "gold")] == 9.0
