@@ -29,7 +29,9 @@ def _tier(rng: random.Random) -> Tier:
     return Tier.BRONZE
 
 
-def _nearby(rng: random.Random, tier: Tier, players: int) -> tuple[list[Nearby], list[Nearby]]:
+def _nearby(
+    rng: random.Random, tier: Tier, players: int, npcs: int
+) -> tuple[list[Nearby], list[Nearby]]:
     close = {Tier.GOLD: (5.0, 25.0), Tier.SILVER: (20.0, 60.0), Tier.BRONZE: (60.0, 300.0)}[tier]
     seen_players = []
     if tier is not Tier.BRONZE or rng.random() < 0.1:

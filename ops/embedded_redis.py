@@ -73,7 +73,11 @@ class EmbeddedRedis:
             "--logfile", str((self.data_dir / "redis.log").resolve()),
         ]  # fmt: skip
         log.info("starting embedded redis-server on 127.0.0.1:%d (%s)", self.port, self.data_dir)
-        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Its own session: a Ctrl-C in the terminal must not kill Redis before the
+        # processes that still write to it have stopped.
+        self._proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         deadline = time.monotonic() + START_TIMEOUT_S
         with redis.Redis(port=self.port, socket_connect_timeout=0.2) as client:
             while time.monotonic() < deadline:

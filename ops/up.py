@@ -21,12 +21,14 @@ from celery import Celery
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import Progress
+from rich.table import Table
 
 from npcfarm import audit
+from npcfarm.domain import Decision
 from npcfarm.errors import NpcFarmError, RedisUnavailable
 from npcfarm.keys import Keys
-from npcfarm.redisconn import connect, keys_for, require
-from npcfarm.registry import npc_count, save_npcs
+from npcfarm.redisconn import connect, entries, keys_for, require
+from npcfarm.registry import load_npcs, npc_count, save_npcs
 from npcfarm.settings import Settings
 from ops.demo import demo_npcs
 from ops.embedded_redis import EmbeddedRedis
@@ -38,6 +40,8 @@ from schedules.placement import place_npcs
 log = logging.getLogger(__name__)
 
 SEED_CHUNK = 500  # NPCs written per pipelined round trip while seeding
+WORKER_START_TIMEOUT_S = 60.0  # a worker that has not answered by then has failed
+RECENT = 8  # decisions shown under the table
 
 
 @contextlib.contextmanager
@@ -79,6 +83,35 @@ def seed_world(settings: Settings, count: int, console: Console, *, seed: int = 
     return count
 
 
+def recent_decisions(client: redis.Redis, keys: Keys, world: str, count: int) -> Table:
+    """The latest decisions of one world, as a bridge would read them."""
+    table = Table(title=f"latest decisions in {world}", title_justify="left", expand=False)
+    for column in ("NPC", "archetype", "tier", "action", "target", "emotion", "says", "ms"):
+        table.add_column(column, overflow="ellipsis", no_wrap=True,
+                         max_width=48 if column == "says" else None)  # fmt: skip
+    rows = entries(client.xrevrange(keys.results(world), count=count))
+    found = load_npcs(client, keys, [fields["npc"] for _, fields in rows])
+    for (_, fields), npc in zip(rows, found, strict=True):
+        d = Decision.model_validate_json(fields["d"])
+        table.add_row(
+            npc.name if npc else d.npc_id, npc.archetype if npc else "?", str(d.tier),
+            str(d.action), d.target or "", str(d.emotion), d.speech or "",
+            f"{d.timings.latency_ms:.0f}",
+        )  # fmt: skip
+    return table
+
+
+def _wait_for_worker(app: Celery, worker: subprocess.Popen[bytes]) -> None:
+    """Tick only once a worker answers, so startup time is not counted as latency."""
+    deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise NpcFarmError(f"the worker exited with code {worker.returncode}; see worker.log")
+        if app.control.ping(timeout=0.5):
+            return
+    raise NpcFarmError("the worker did not answer within a minute; see worker.log")
+
+
 def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -100,6 +133,8 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
             concurrency=concurrency, loglevel="WARNING", logfile=settings.data_dir / "worker.log"
         )
         worker = spawn_worker(argv, redis_url=settings.resolved_redis_url)
+        console.print("[dim]waiting for the worker…[/]")
+        _wait_for_worker(app, worker)
         scheduler = Scheduler(client, keys, settings, publish=batch_publisher(app))
         scheduler.start(handle_signals=True)
         console.print("[bold]npcfarm is up[/] — Ctrl-C stops everything cleanly")
@@ -124,7 +159,8 @@ def _watch(
     worker: subprocess.Popen[bytes],
 ) -> None:
     def frame() -> Group:
-        return render(gather(client, keys, app), title="npcfarm — live (Ctrl-C to stop)")
+        table = render(gather(client, keys, app), title="npcfarm — live (Ctrl-C to stop)")
+        return Group(table, recent_decisions(client, keys, "demo-0", RECENT))
 
     def running() -> bool:
         if worker.poll() is not None:

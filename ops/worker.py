@@ -58,6 +58,7 @@ def spawn_worker(
         [sys.executable, "-m", "celery", "-A", "workers.app", *argv],
         env=child_env,
         preexec_fn=(lambda: os.nice(nice)) if nice else None,  # noqa: PLW1509
+        start_new_session=True,  # stopped by its parent, in order, not by the terminal's ^C
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE if "--logfile" not in argv else subprocess.DEVNULL,
     )
