@@ -45,7 +45,7 @@ def _nearby(
             )
     seen_npcs = [
         Nearby(
-            id=f"npc-{rng.randrange(10_000):05d}",
+            id=f"npc-{rng.randrange(npcs):05d}",
             distance=round(rng.uniform(2, 40), 1),
             hostile=rng.random() < 0.2,
         )
@@ -60,7 +60,7 @@ def demo_npcs(count: int, *, seed: int = 7, worlds: int = 1, players: int = 20) 
     names = archetype_names()
     for i in range(count):
         tier = _tier(rng)
-        near_players, near_npcs = _nearby(rng, tier, players)
+        near_players, near_npcs = _nearby(rng, tier, players, count)
         yield NPC(
             id=f"npc-{i:05d}",
             name=_name(rng),

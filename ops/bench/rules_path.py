@@ -213,6 +213,9 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=10_000)
     parser.add_argument("--flood-seconds", type=float, default=15.0)
     parser.add_argument("--out", type=Path, default=Path("docs/bench"))
+    parser.add_argument("--gold-pool", default="prefork", help="pool of the Gold lane")
+    parser.add_argument("--gold-concurrency", type=int, default=2)
+    parser.add_argument("--bulk-nice", type=int, default=10, help="nice of the bulk lane")
     args = parser.parse_args()
     from ops.worker import spawn_worker, stop_worker, worker_argv  # noqa: PLC0415
 
@@ -220,12 +223,14 @@ def main() -> None:
         bench = Bench(Path(tmp))
         include = ("ops.bench.naive",)
         workers = [
-            spawn_worker(worker_argv(queues="gold", concurrency=2, loglevel="WARNING",
+            spawn_worker(worker_argv(queues="gold", concurrency=args.gold_concurrency,
+                                     pool=args.gold_pool, loglevel="WARNING",
                                      hostname="gold@%h", include=include,
                                      logfile=Path(tmp) / "gold.log"), redis_url=url),
             spawn_worker(worker_argv(queues="silver,bronze", concurrency=2,
                                      loglevel="WARNING", hostname="bulk@%h", include=include,
-                                     logfile=Path(tmp) / "bulk.log"), redis_url=url, nice=10),
+                                     logfile=Path(tmp) / "bulk.log"), redis_url=url,
+                         nice=args.bulk_nice),
         ]  # fmt: skip
         try:
             wait_until(lambda: len(bench.app.control.ping(timeout=0.5) or []), 2, timeout=60,
@@ -238,6 +243,8 @@ def main() -> None:
             report["idle"] = bench.gold_latencies(args.flood_seconds, flood=0)
             report["flood"] = bench.gold_latencies(args.flood_seconds, flood=flood)
             report["flood_bronze_npcs_per_s"] = flood
+            report["topology"] = {"gold_pool": args.gold_pool, "bulk_nice": args.bulk_nice,
+                                  "gold_concurrency": args.gold_concurrency}  # fmt: skip
         finally:
             for proc in workers:
                 stop_worker(proc)
