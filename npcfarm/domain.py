@@ -224,4 +224,5 @@ class Job(_Closed):
     enqueued_at: float
     origin: Literal["cli", "interaction"] = "cli"
     player_id: NpcId | None = None
+    kind: Literal["talk", "attack", "trade", "gift"] | None = None  # what the player did
     text: Annotated[str, Field(max_length=500)] | None = None  # player words, data only

@@ -105,6 +105,78 @@ class Keys:
         """LIST: the most recent enqueue-to-publish latencies in ms (capped)."""
         return f"{self.prefix}:lat:{tier}"
 
+    # -- bridge inbox and world state ---------------------------------------
+    @property
+    def inbox(self) -> str:
+        """STREAM: bridge events, field `event` (JSON, schema npcfarm.event/1); group `ingest`."""
+        return f"{self.prefix}:inbox"
+
+    @property
+    def dead_letters(self) -> str:
+        """STREAM: inbox entries refused by ingest, fields `reason`, `raw`, `inbox_id` (capped)."""
+        return f"{self.prefix}:inbox:dead"
+
+    @property
+    def ingest_stats(self) -> str:
+        """HASH: ingest counters (applied, dead, per event type)."""
+        return f"{self.prefix}:stats:ingest"
+
+    def applied(self, event_id: str) -> str:
+        """STRING with TTL: an interaction event already applied (idempotent redelivery)."""
+        return f"{self.prefix}:applied:{event_id}"
+
+    def players(self, world: str) -> str:
+        """HASH: player id -> "x y z epoch" of its last reported position."""
+        return f"{self.prefix}:players:{world}"
+
+    @property
+    def live_worlds(self) -> str:
+        """SET: worlds whose bridge reports players; their tiers follow the players."""
+        return f"{self.prefix}:live_worlds"
+
+    def positions(self, world: str) -> str:
+        """HASH: npc id -> "x y z", the compact copy the tier manager reads every second."""
+        return f"{self.prefix}:pos:{world}"
+
+    def tier_state(self, world: str) -> str:
+        """HASH: npc id -> "tier since last_gold last_silver" for NPCs above Bronze."""
+        return f"{self.prefix}:tierstate:{world}"
+
+    def near(self, world: str) -> str:
+        """HASH: npc id -> JSON list of the nearest players (written by the tier manager)."""
+        return f"{self.prefix}:near:{world}"
+
+    def quests(self, npc_id: str) -> str:
+        """SET: the quest flags set on an NPC."""
+        return f"{self.prefix}:quests:{npc_id}"
+
+    @property
+    def questing(self) -> str:
+        """SET: NPC ids with at least one quest flag (kept at least Silver)."""
+        return f"{self.prefix}:questing"
+
+    def relationships(self, npc_id: str) -> str:
+        """HASH: player id -> relationship score in [-1, 1] of an NPC."""
+        return f"{self.prefix}:rel:{npc_id}"
+
+    @property
+    def bonded(self) -> str:
+        """SET: NPC ids with a strong relationship (|score| >= threshold): at least Silver."""
+        return f"{self.prefix}:bonded"
+
+    def claim(self, world: str, kind: str, target: str) -> str:
+        """STRING with TTL: "npc tier faction" holding an exclusive claim (attack, trade...)."""
+        return f"{self.prefix}:claim:{world}:{kind}:{target}"
+
+    def held_claim(self, world: str) -> str:
+        """HASH: npc id -> the claim key it holds, released when its next decision differs."""
+        return f"{self.prefix}:held:{world}"
+
+    @property
+    def tier_stats(self) -> str:
+        """HASH: tier manager counters (promotions, demotions, capped, recompute_ms)."""
+        return f"{self.prefix}:stats:tiers"
+
     # -- operations -----------------------------------------------------------
     @property
     def audit(self) -> str:

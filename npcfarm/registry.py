@@ -31,7 +31,10 @@ def save_npcs(client: redis.Redis, keys: Keys, npcs: Iterable[NPC]) -> int:
         if old and old != npc.world:
             pipe.srem(keys.world_npcs(str(old)), npc.id)
             pipe.hdel(keys.latest(str(old)), npc.id)
+            pipe.hdel(keys.positions(str(old)), npc.id)
+            pipe.hdel(keys.tier_state(str(old)), npc.id)
         pipe.hset(keys.world_of, npc.id, npc.world)
+        pipe.hset(keys.positions(npc.world), npc.id, position_text(npc))
         pipe.set(keys.npc(npc.id), npc.model_dump_json())
         pipe.sadd(keys.npcs, npc.id)
         pipe.sadd(keys.world_npcs(npc.world), npc.id)
@@ -40,6 +43,12 @@ def save_npcs(client: redis.Redis, keys: Keys, npcs: Iterable[NPC]) -> int:
         count += 1
     pipe.execute()
     return count
+
+
+def position_text(npc: NPC) -> str:
+    """The compact "x y z" form the tier manager parses for a whole world at once."""
+    p = npc.position
+    return f"{p.x:.2f} {p.y:.2f} {p.z:.2f}"
 
 
 def load_npcs(client: redis.Redis, keys: Keys, npc_ids: Sequence[str]) -> list[NPC | None]:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from npcfarm.domain import TIER_ORDER, Tier
 from npcfarm.errors import ConfigError
+from schedules.tiers import TierPolicy
 
 
 class TierTicks(BaseModel):
@@ -33,10 +34,33 @@ class TierTicks(BaseModel):
         return self
 
 
+class Activation(BaseModel):
+    """How tiers follow the players in live worlds (`[activation]` in ticks.toml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gold_promote_m: float = Field(25.0, gt=0)
+    gold_demote_m: float = Field(35.0, gt=0)
+    silver_promote_m: float = Field(60.0, gt=0)
+    silver_demote_m: float = Field(75.0, gt=0)
+    cooldown_s: float = Field(5.0, ge=0)
+    gold_cap: int = Field(200, ge=0)
+    silver_cap: int = Field(400, ge=0)
+
+    @model_validator(mode="after")
+    def _radii(self) -> Activation:
+        self.policy()  # raises ValueError on radii that do not grow
+        return self
+
+    def policy(self) -> TierPolicy:
+        return TierPolicy(**self.model_dump())
+
+
 class TicksConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tiers: dict[Tier, TierTicks]
+    activation: Activation = Activation()
 
     @model_validator(mode="after")
     def _all_tiers(self) -> TicksConfig:

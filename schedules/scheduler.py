@@ -27,6 +27,7 @@ from npcfarm.settings import Settings
 from schedules.config import TicksConfig, digest, load_ticks, parse_ticks
 from schedules.leader import LeaderLease
 from schedules.sweep import DueSweep, PublishBatch
+from schedules.tier_manager import TierManager
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # a line p
 
 LEASE_EVERY_S = 0.5  # lease renewal period; well under the lease TTL
 CONFIG_EVERY_S = 1.0  # how often the file and the Redis copy are checked
+TIERS_EVERY_S = 1.0  # activation tiers are recomputed this often
 LOWER_TIER_CHUNKS = 4  # sweep calls per cycle for Silver and Bronze; Gold always finishes
 
 
@@ -67,6 +69,7 @@ class Scheduler:
         self._path = ticks_path or settings.ticks_file
         self.lease = LeaderLease(client, keys.leader, ttl_s=settings.lease_ttl_s)
         self._sweep = DueSweep(client, keys, limit=settings.sweep_limit)
+        self._tiers = TierManager(client, keys)
         self.config, text = load_ticks(self._path)
         self.version = digest(text)
         self._mtime = self._path.stat().st_mtime
@@ -100,6 +103,21 @@ class Scheduler:
                 self.lease.is_leader = False
                 return
         self.sweeps += 1
+
+    def tiers_job(self) -> None:
+        """Recompute the tiers of every live world (leader only)."""
+        if not self.lease.is_leader:
+            return
+        try:
+            reports = self._tiers.recompute_all(self.config, self.config.activation.policy())
+        except (redis.RedisError, ValueError) as exc:
+            log.error("tier recompute failed (will retry): %s", exc)
+            return
+        for report in reports:
+            if report.promoted or report.demoted:
+                log.info("tiers %s: +%d -%d in %.0f ms (gold/silver/bronze %s)", report.world,
+                         report.promoted, report.demoted, report.seconds * 1000,
+                         "/".join(map(str, report.counts)))  # fmt: skip
 
     def config_job(self) -> None:
         try:
@@ -161,6 +179,7 @@ class Scheduler:
         self._aps.add_job(self.lease_job, "interval", seconds=LEASE_EVERY_S, id="lease")
         self._aps.add_job(self.sweep_job, "interval", seconds=self._interval, id="sweep")
         self._aps.add_job(self.config_job, "interval", seconds=CONFIG_EVERY_S, id="config")
+        self._aps.add_job(self.tiers_job, "interval", seconds=TIERS_EVERY_S, id="tiers")
         self._aps.start()
         log.info("scheduler %s started (leader: %s)", self.lease.token, self.lease.is_leader)
 

@@ -1,0 +1,238 @@
+"""Ingest: applies bridge events from the inbox stream, dead-letters what is invalid.
+
+A consumer group (`ingest`) lets several ingest processes share the inbox. Entries are
+acknowledged only after they were applied (or dead-lettered with their reason), and a
+restarted ingest claims what a dead one left pending, so a valid event is never lost.
+Player interactions become single-NPC Gold jobs at once, carrying the player's words
+as bounded data; relationship scores move with them (once per event id).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import redis
+from pydantic import ValidationError
+
+from npcfarm.domain import Job, Tier
+from npcfarm.events import (
+    EVENTS,
+    MAX_EVENT_BYTES,
+    BridgeEvent,
+    InteractionEvent,
+    NpcStateEvent,
+    PlayerLeftEvent,
+    PlayerPositionEvent,
+    QuestFlagEvent,
+)
+from npcfarm.keys import Keys
+from npcfarm.redisconn import entries
+from npcfarm.registry import load_npcs, save_npcs
+
+log = logging.getLogger(__name__)
+
+GROUP = "ingest"  # consumer group name on the inbox stream
+DEAD_MAXLEN = 100_000  # dead letters kept (approximate)
+CLAIM_IDLE_MS = 30_000  # entries pending this long in a dead consumer are taken over
+APPLIED_TTL_S = 86_400  # how long an interaction's event id is remembered
+RELATIONSHIP_DELTA = {"talk": 0.02, "trade": 0.05, "gift": 0.15, "attack": -0.3}
+
+# KEYS: applied(event), relationships(npc), bonded; ARGV: ttl, player, delta, threshold, npc
+_RELATE = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
+local score = tonumber(redis.call('HINCRBYFLOAT', KEYS[2], ARGV[2], ARGV[3]))
+if score > 1 then score = 1 elseif score < -1 then score = -1 end
+redis.call('HSET', KEYS[2], ARGV[2], score)
+if math.abs(score) >= tonumber(ARGV[4]) then redis.call('SADD', KEYS[3], ARGV[5])
+else redis.call('SREM', KEYS[3], ARGV[5]) end
+return 1
+"""
+
+PublishJob = Callable[[Job], None]
+
+
+@dataclass(slots=True)
+class IngestResult:
+    applied: int = 0
+    dead: int = 0
+    jobs: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+class Ingest:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        publish_job: PublishJob,
+        consumer: str,
+        bond_threshold: float = 0.5,
+        count: int = 500,
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._publish_job = publish_job
+        self.consumer = consumer
+        self._threshold = bond_threshold
+        self._count = count
+        self._relate = client.register_script(_RELATE)
+
+    def ensure_group(self) -> None:
+        try:
+            self._client.xgroup_create(self._keys.inbox, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def run_once(self, *, block_ms: int = 1000) -> IngestResult:
+        """Take over stale entries of dead consumers, then read new ones; apply; ack."""
+        claimed = self._client.xautoclaim(
+            self._keys.inbox, GROUP, self.consumer, CLAIM_IDLE_MS, "0-0", count=self._count
+        )
+        batch = entries(claimed[1])
+        if not batch:
+            reply = self._client.xreadgroup(
+                GROUP, self.consumer, {self._keys.inbox: ">"}, count=self._count, block=block_ms
+            )
+            streams = cast(list[tuple[str, Any]], reply or [])
+            batch = [row for _stream, rows in streams for row in entries(rows)]
+        return self.process(batch)
+
+    def process(self, batch: list[tuple[str, dict[str, str]]]) -> IngestResult:
+        result = IngestResult()
+        parsed: list[tuple[str, BridgeEvent]] = []
+        dead: list[tuple[str, str, str]] = []
+        for entry_id, fields in batch:
+            raw = fields.get("event", "")
+            try:
+                parsed.append((entry_id, self._parse(raw)))
+            except ValueError as exc:
+                dead.append((entry_id, str(exc), raw))
+        parsed, unknown = self._split_unknown(parsed)
+        dead += unknown
+        self._apply(parsed, result)
+        pipe = self._client.pipeline(transaction=False)
+        for entry_id, reason, raw in dead:
+            pipe.xadd(self._keys.dead_letters,
+                      {"reason": reason[:300], "raw": raw[:MAX_EVENT_BYTES], "inbox_id": entry_id},
+                      maxlen=DEAD_MAXLEN, approximate=True)  # fmt: skip
+        if batch:
+            pipe.xack(self._keys.inbox, GROUP, *[entry_id for entry_id, _ in batch])
+        result.dead = len(dead)
+        result.applied = len(parsed)
+        for name, amount in [("applied", result.applied), ("dead", result.dead),
+                             ("jobs", result.jobs), *result.by_type.items()]:  # fmt: skip
+            if amount:
+                pipe.hincrby(self._keys.ingest_stats, name, amount)
+        pipe.execute()
+        if dead:
+            log.warning("dead-lettered %d inbox entries (e.g. %s)", len(dead), dead[0][1])
+        return result
+
+    @staticmethod
+    def _parse(raw: str) -> BridgeEvent:
+        if len(raw.encode()) > MAX_EVENT_BYTES:
+            raise ValueError(f"event larger than {MAX_EVENT_BYTES} bytes")
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc.msg} at {exc.pos}") from exc
+        try:
+            return EVENTS.validate_python(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "event"
+            raise ValueError(f"{where}: {first['msg']}") from exc
+
+    def _split_unknown(
+        self, parsed: list[tuple[str, BridgeEvent]]
+    ) -> tuple[list[tuple[str, BridgeEvent]], list[tuple[str, str, str]]]:
+        """Events naming an NPC the registry does not hold are dead-lettered, not applied."""
+        named = [(i, e) for i, e in parsed if isinstance(e, NPC_EVENTS)]
+        if not named:
+            return parsed, []
+        known = self._client.smismember(self._keys.npcs, [e.npc_id for _, e in named])
+        missing = {i: e for (i, e), ok in zip(named, known, strict=True) if not ok}
+        keep = [(i, e) for i, e in parsed if i not in missing]
+        dead = [(i, f"unknown NPC id {e.npc_id!r}", e.model_dump_json())
+                for i, e in missing.items()]  # fmt: skip
+        return keep, dead
+
+    def _apply(self, parsed: list[tuple[str, BridgeEvent]], result: IngestResult) -> None:
+        states = [e for _, e in parsed if isinstance(e, NpcStateEvent)]
+        if states:
+            self._apply_states(states)
+        pipe = self._client.pipeline(transaction=False)
+        for _, event in parsed:
+            result.by_type[event.type] = result.by_type.get(event.type, 0) + 1
+            if isinstance(event, PlayerPositionEvent):
+                p = event.position
+                pipe.hset(self._keys.players(event.world), event.player_id,
+                          f"{p.x:.2f} {p.y:.2f} {p.z:.2f} {time.time():.3f}")  # fmt: skip
+                pipe.sadd(self._keys.live_worlds, event.world)
+            elif isinstance(event, PlayerLeftEvent):
+                pipe.hdel(self._keys.players(event.world), event.player_id)
+            elif isinstance(event, QuestFlagEvent):
+                flags = self._keys.quests(event.npc_id)
+                if event.set:
+                    pipe.sadd(flags, event.flag)
+                    pipe.sadd(self._keys.questing, event.npc_id)
+                else:
+                    pipe.srem(flags, event.flag)
+        pipe.execute()
+        for _, event in parsed:
+            if isinstance(event, QuestFlagEvent) and not event.set:
+                if not self._client.scard(self._keys.quests(event.npc_id)):
+                    self._client.srem(self._keys.questing, event.npc_id)
+            elif isinstance(event, InteractionEvent):
+                self._interact(event)
+                result.jobs += 1
+
+    def _apply_states(self, events: list[NpcStateEvent]) -> None:
+        """Merge partial state updates into the records (later events win), one MGET/SET."""
+        latest: dict[str, NpcStateEvent] = {}
+        merged: dict[str, dict[str, object]] = {}
+        for event in events:
+            changes = merged.setdefault(event.npc_id, {})
+            changes.update(
+                event.model_dump(exclude_none=True, exclude={"type", "event_id", "ts", "npc_id"})
+            )
+            latest[event.npc_id] = event
+        records = load_npcs(self._client, self._keys, list(merged))
+        updated = []
+        for npc in records:
+            if npc is None:
+                continue  # removed since the check: nothing to apply
+            changes = merged[npc.id]
+            position = changes.pop("position", None)
+            state = npc.state.model_copy(update=changes)
+            new = npc.model_copy(update={"state": state})
+            if position is not None:
+                new = new.model_copy(
+                    update={"position": type(npc.position).model_validate(position)}
+                )
+            updated.append(new)
+        save_npcs(self._client, self._keys, updated)
+
+    def _interact(self, event: InteractionEvent) -> None:
+        """Relationship update (once per event id) and an immediate Gold job."""
+        self._relate(
+            keys=[self._keys.applied(event.event_id), self._keys.relationships(event.npc_id),
+                  self._keys.bonded],
+            args=[APPLIED_TTL_S, event.player_id, RELATIONSHIP_DELTA[event.kind],
+                  self._threshold, event.npc_id],
+        )  # fmt: skip
+        self._publish_job(
+            Job(npc_id=event.npc_id, tick_id=f"ix-{event.event_id}", tier=Tier.GOLD,
+                enqueued_at=time.time(), origin="interaction", player_id=event.player_id,
+                kind=event.kind, text=event.text)
+        )  # fmt: skip
+
+
+NPC_EVENTS = (NpcStateEvent, InteractionEvent, QuestFlagEvent)
