@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,9 +28,21 @@ REQUIRED_ACTION = Action.IDLE  # every archetype allows it: the rules brain's la
 FALLBACK_KEY = "fallback"  # bark list used for emotions an archetype has no lines for
 BIAS_KEYS = ("action_bias", "day_bias", "night_bias")  # optional per-action bias tables
 _ACTION_NAMES = tuple(a.value for a in Action)
-_KNOWN_KEYS = frozenset({"nocturnal", "voice", "allowed_actions", "barks", *BIAS_KEYS})
+PROMPT_FIELDS = frozenset(
+    {"archetype", "voice", "actions", "emotions", "example"}
+)  # placeholders a `system_prompt` template may use (see models/prompts.py)
+_LLM_KEYS = ("system_prompt", "base_model", "adapters")  # optional, for the LLM engine
+_KNOWN_KEYS = frozenset({"nocturnal", "voice", "allowed_actions", "barks", *BIAS_KEYS, *_LLM_KEYS})
 
 Bias = Mapping[Action, float]
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterSpec:
+    """One LoRA adapter of an archetype's stack; `path` is relative to the data dir."""
+
+    path: str
+    scale: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +58,9 @@ class Archetype:
     night_bias: Bias = field(hash=False)  # additive utility at night
     barks: Mapping[Emotion, tuple[str, ...]] = field(hash=False)
     fallback_barks: tuple[str, ...]
+    system_prompt: str | None = None  # template over PROMPT_FIELDS; None: the default one
+    base_model: str | None = None  # a base in models/catalogue.toml; None: its default
+    adapters: tuple[AdapterSpec, ...] = ()  # LoRA stack applied on the base, in order
 
     def barks_for(self, emotion: Emotion) -> tuple[str, ...]:
         """Lines for `emotion`, or the fallback lines when the archetype has none."""
@@ -119,7 +135,56 @@ def _parse_entry(name: str, entry: dict[str, Any], where: str) -> Archetype:
         night_bias=biases[2],
         barks=barks,
         fallback_barks=fallback,
+        system_prompt=_parse_template(entry.get("system_prompt"), f"{where}.system_prompt"),
+        base_model=_parse_base(entry.get("base_model"), f"{where}.base_model"),
+        adapters=_parse_adapters(entry.get("adapters", []), f"{where}.adapters"),
     )
+
+
+def _parse_template(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: must be non-empty text")
+    try:
+        names = {field for _, field, _, _ in string.Formatter().parse(value) if field}
+    except ValueError as exc:
+        raise ConfigError(f"{where}: broken placeholder: {exc}") from None
+    unknown = sorted(names - PROMPT_FIELDS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown placeholders {unknown}; known: {sorted(PROMPT_FIELDS)}"
+        )
+    return value
+
+
+def _parse_base(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: must be the name of a base model in the model catalogue")
+    return value
+
+
+def _parse_adapters(value: object, where: str) -> tuple[AdapterSpec, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: must be a list of {{ path = ..., scale = ... }} tables")
+    out: list[AdapterSpec] = []
+    for index, item in enumerate(value):
+        at = f"{where}[{index}]"
+        if not isinstance(item, dict) or set(item) - {"path", "scale"}:
+            raise ConfigError(f"{at}: must be a table with `path` and optional `scale`")
+        path, scale = item.get("path"), item.get("scale", 1.0)
+        if not isinstance(path, str) or not path.endswith(".gguf"):
+            raise ConfigError(f"{at}.path: must name a .gguf LoRA file")
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, int | float)
+            or not math.isfinite(scale)
+        ):
+            raise ConfigError(f"{at}.scale: must be a finite number")
+        out.append(AdapterSpec(path=path, scale=float(scale)))
+    return tuple(out)
 
 
 def _action(value: object, where: str) -> Action:

@@ -128,6 +128,7 @@ class NPC(_Closed):
     archetype: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
     world: WorldId = "default"
     region: Annotated[str, Field(max_length=48)] = ""
+    faction: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] | None = None  # allies
     personality: Personality = Personality()
     tier: Tier = Tier.BRONZE
     position: Vec3 = Vec3()
@@ -197,6 +198,7 @@ class TickBatch(_Closed):
     archetype: Annotated[str, Field(max_length=32)]
     enqueued_at: float
     expires_at: float | None = None
+    lease_s: float = Field(3.0, gt=0, le=3600)  # how long its exclusive claims hold
     ticks: Annotated[
         list[tuple[NpcId, Annotated[str, Field(max_length=64)]]],
         Field(min_length=1, max_length=MAX_BATCH),

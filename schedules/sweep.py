@@ -72,6 +72,7 @@ return out
 """
 
 PublishBatch = Callable[[TickBatch], None]
+CLAIM_LEASE_INTERVALS = 1.5  # a claim outlives one tick interval, so its holder renews it
 
 
 @dataclass(slots=True)
@@ -162,6 +163,7 @@ class DueSweep:
                         archetype=archetype or "unknown",
                         enqueued_at=now,
                         expires_at=expires_at,
+                        lease_s=ticks.interval_s * CLAIM_LEASE_INTERVALS,
                         ticks=chunk,
                     )
                 )

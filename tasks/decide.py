@@ -17,17 +17,19 @@ from pydantic import ValidationError
 
 from models.archetypes import archetype_names
 from models.rules import RuleChoice
-from models.rules import decide_batch as rules_decide
-from npcfarm.domain import NPC, Decision, Job, Source, Tick, TickBatch, Timings
+from npcfarm.domain import NPC, Decision, Job, Nearby, Source, Tick, TickBatch, Timings
 from npcfarm.errors import InvalidInput
 from npcfarm.registry import load_npcs
 from npcfarm.results import release_ticks
 from npcfarm.stats import bump
 from tasks.context import WorkerContext
+from tasks.coordinate import decide_coordinated, with_surroundings
 
 log = logging.getLogger(__name__)
 
 REJECTED_MAXLEN = 10_000  # malformed jobs kept for operators
+DEFAULT_LEASE_S = 3.0  # claim lease of a job's decision (about one Gold interval)
+VISITOR_DISTANCE_M = 1.5  # an interacting player stands right next to the NPC
 
 M = TypeVar("M", TickBatch, Job)
 
@@ -59,10 +61,12 @@ def build_decisions(
     *,
     started: float,
     decided: float,
+    reasons: dict[int, str] | None = None,
 ) -> list[Decision]:
     published = time.time()
+    reasons = reasons or {}
     out = []
-    for tick, npc, choice in zip(ticks, npcs, choices, strict=True):
+    for i, (tick, npc, choice) in enumerate(zip(ticks, npcs, choices, strict=True)):
         enq_ms = tick.enqueued_at * 1000
         out.append(
             Decision(
@@ -75,6 +79,7 @@ def build_decisions(
                 speech=choice.speech,
                 emotion=choice.emotion,
                 source=Source.RULES,
+                reason=reasons.get(i),
                 timings=Timings(
                     enqueued_at=enq_ms,
                     started_at=started * 1000,
@@ -89,7 +94,14 @@ def build_decisions(
     return out
 
 
-def decide_ticks(ctx: WorkerContext, ticks: Sequence[Tick], *, idempotent: bool) -> int:
+def decide_ticks(
+    ctx: WorkerContext,
+    ticks: Sequence[Tick],
+    *,
+    idempotent: bool,
+    lease_s: float = DEFAULT_LEASE_S,
+    visitors: dict[str, Nearby] | None = None,
+) -> int:
     """Decide and publish; returns how many decisions were published."""
     started = time.time()
     live: list[Tick] = []
@@ -115,10 +127,12 @@ def decide_ticks(ctx: WorkerContext, ticks: Sequence[Tick], *, idempotent: bool)
     if not known:
         return 0
     kept_ticks = [t for t, _ in known]
-    kept_npcs = [n for _, n in known]
-    choices = rules_decide(kept_npcs, [t.tick_id for t in kept_ticks], seed=ctx.settings.rules_seed)
+    kept_npcs = with_surroundings(ctx, [n for _, n in known], ticks[0].tier, visitors or {})
+    choices, reasons = decide_coordinated(
+        ctx, kept_npcs, [t.tick_id for t in kept_ticks], lease_s=lease_s
+    )
     decisions = build_decisions(
-        kept_ticks, kept_npcs, choices, started=started, decided=time.time()
+        kept_ticks, kept_npcs, choices, started=started, decided=time.time(), reasons=reasons
     )
     return ctx.publisher.publish(decisions, idempotent=idempotent)
 
@@ -129,7 +143,7 @@ def run_tick_batch(ctx: WorkerContext, payload: Any) -> int:
     except InvalidInput as exc:
         reject(ctx, "ticks", payload, str(exc))
         return 0
-    return decide_ticks(ctx, batch.as_ticks(), idempotent=False)
+    return decide_ticks(ctx, batch.as_ticks(), idempotent=False, lease_s=batch.lease_s)
 
 
 def run_job(ctx: WorkerContext, payload: Any) -> int:
@@ -139,4 +153,9 @@ def run_job(ctx: WorkerContext, payload: Any) -> int:
         reject(ctx, "job", payload, str(exc))
         return 0
     tick = Tick(npc_id=job.npc_id, tick_id=job.tick_id, tier=job.tier, enqueued_at=job.enqueued_at)
-    return decide_ticks(ctx, [tick], idempotent=True)
+    visitors = {}
+    if job.player_id is not None:
+        visitors[job.npc_id] = Nearby(
+            id=job.player_id, distance=VISITOR_DISTANCE_M, hostile=job.kind == "attack"
+        )
+    return decide_ticks(ctx, [tick], idempotent=True, visitors=visitors)

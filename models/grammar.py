@@ -1,0 +1,166 @@
+"""The decision schema as a GBNF grammar, and the parser that checks model output again.
+
+The grammar is what llama.cpp's grammar sampler enforces token by token; the parser is
+what stands between the model and the game: nothing reaches a `Decision` that it has
+not validated, even when the grammar was on (defence in depth, and the unconstrained
+benchmark path needs it anyway).
+
+Field order is fixed as action, target, emotion, speech: the action is decided first,
+and when a token budget or time limit cuts generation short inside the speech string
+(the only unbounded-looking part), `salvage` closes the string and the decision still
+stands. Every string in the grammar has a length bound and whitespace is at most one
+space, so even a random-weight model must finish within a known number of characters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from npcfarm.domain import MAX_SPEECH_CHARS, Action, Emotion, clip_speech
+
+MAX_TARGET_CHARS = 64  # the Decision.target bound
+FIELDS = ("action", "target", "emotion", "speech")  # the order the grammar imposes
+
+_OPEN, _QUOTE, _BACKSLASH, _CLOSE = ord("{"), ord('"'), ord("\\"), ord("}")
+
+
+class DecisionFormatError(ValueError):
+    """Model output that is not a valid decision object (unconstrained path only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDecision:
+    action: Action
+    target: str | None
+    emotion: Emotion
+    speech: str | None
+
+
+def _alternatives(values: Iterable[str]) -> str:
+    return " | ".join(f'"\\"{value}\\""' for value in values)
+
+
+def decision_grammar(allowed: Iterable[Action]) -> str:
+    """GBNF for one decision object whose action is one of `allowed`."""
+    actions = sorted({Action(a).value for a in allowed})
+    if not actions:
+        raise ValueError("a decision grammar needs at least one allowed action")
+    return "\n".join(
+        (
+            'root ::= "{" sp "\\"action\\":" sp action "," sp "\\"target\\":" sp target ","'
+            ' sp "\\"emotion\\":" sp emotion "," sp "\\"speech\\":" sp speech sp "}"',
+            f"action ::= {_alternatives(actions)}",
+            f"emotion ::= {_alternatives(e.value for e in Emotion)}",
+            f'target ::= "null" | "\\"" tchar{{1,{MAX_TARGET_CHARS}}} "\\""',
+            f'speech ::= "null" | "\\"" schar{{1,{MAX_SPEECH_CHARS}}} "\\""',
+            'tchar ::= [^"\\\\\\x00-\\x1f]',
+            'schar ::= [^"\\\\\\x00-\\x1f] | "\\\\" ["\\\\/nt]',
+            'sp ::= " "?',
+        )
+    )
+
+
+class ObjectScanner:
+    """Finds where the first top-level JSON object in a byte stream ends.
+
+    Works on raw bytes because the structural characters are ASCII, which never occur
+    inside a multi-byte UTF-8 sequence; so no partial-character decoding is needed.
+    """
+
+    __slots__ = ("_depth", "_escape", "_in_string", "done", "started")
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._in_string = False
+        self._escape = False
+        self.started = False
+        self.done = False
+
+    @property
+    def in_string(self) -> bool:
+        return self._in_string
+
+    def feed(self, data: bytes) -> int | None:
+        """Consume bytes; returns how many of them belong to the object when it closes."""
+        if self.done:
+            return None
+        for index, byte in enumerate(data):
+            if self._step(byte):
+                self.done = True
+                return index + 1
+        return None
+
+    def _step(self, byte: int) -> bool:
+        if not self.started:
+            if byte == _OPEN:
+                self.started, self._depth = True, 1
+        elif self._in_string:
+            if self._escape:
+                self._escape = False
+            elif byte == _BACKSLASH:
+                self._escape = True
+            elif byte == _QUOTE:
+                self._in_string = False
+        elif byte == _QUOTE:
+            self._in_string = True
+        elif byte == _OPEN:
+            self._depth += 1
+        elif byte == _CLOSE:
+            self._depth -= 1
+            return self._depth == 0
+        return False
+
+
+def _optional_text(value: object, name: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise DecisionFormatError(f"{name} must be a string or null")
+    text = " ".join(value.split())
+    if not text:
+        return None
+    if name == "speech":
+        return clip_speech(text)
+    if len(text) > limit:
+        raise DecisionFormatError(f"{name} longer than {limit} characters")
+    return text
+
+
+def parse_decision(text: str, allowed: Iterable[Action]) -> ParsedDecision:
+    """Validate one decision object (surrounding text ignored); DecisionFormatError if not."""
+    start = text.find("{")
+    if start < 0:
+        raise DecisionFormatError("no JSON object in the output")
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text[start:])
+    except json.JSONDecodeError as exc:
+        raise DecisionFormatError(f"not JSON: {exc.msg}") from None
+    if not isinstance(value, dict) or set(value) != set(FIELDS):
+        raise DecisionFormatError(f"expected exactly the keys {', '.join(FIELDS)}")
+    allowed_values = {Action(a).value for a in allowed}
+    action = value["action"]
+    if not isinstance(action, str) or action not in allowed_values:
+        raise DecisionFormatError(f"action {action!r} is not allowed here")
+    emotion = value["emotion"]
+    if not isinstance(emotion, str) or emotion not in {e.value for e in Emotion}:
+        raise DecisionFormatError(f"unknown emotion {emotion!r}")
+    return ParsedDecision(
+        action=Action(action),
+        target=_optional_text(value["target"], "target", MAX_TARGET_CHARS),
+        emotion=Emotion(emotion),
+        speech=_optional_text(value["speech"], "speech", MAX_SPEECH_CHARS),
+    )
+
+
+def salvage(text: str, allowed: Iterable[Action]) -> ParsedDecision | None:
+    """A decision from output cut short inside its last field (speech), else None."""
+    allowed = tuple(allowed)
+    body = text[:-1] if text.endswith("\\") and not text.endswith("\\\\") else text
+    for ending in ('"}', "}", "null}", ":null}", '":null}'):
+        try:
+            return parse_decision(body + ending, allowed)
+        except DecisionFormatError:
+            continue
+    return None

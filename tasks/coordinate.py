@@ -1,0 +1,120 @@
+"""Context and coordination around the rules brain for one batch.
+
+Before deciding: each NPC sees the nearest player the tier manager found and, for a
+player interaction, that player right next to it. After deciding: exclusive claims
+(attack, trade, use, guard) are settled in Redis; an NPC that lost its claim
+re-decides without the contested target, and after two rounds falls back to idle.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from pydantic import TypeAdapter, ValidationError
+
+from models.rules import RuleChoice
+from models.rules import decide_batch as rules_decide
+from npcfarm.claims import EXCLUSIVE, ClaimRequest, Claims
+from npcfarm.domain import MAX_NEARBY, NPC, Action, Nearby, Tier
+from tasks.context import WorkerContext
+
+NEARBY = TypeAdapter(list[Nearby])
+ROUNDS = 2  # re-decisions after a lost claim before falling back to idle
+
+
+def with_surroundings(
+    ctx: WorkerContext, npcs: Sequence[NPC], tier: Tier, visitors: dict[str, Nearby]
+) -> list[NPC]:
+    """NPCs whose state includes the live nearest player and any interacting player."""
+    near: dict[str, list[Nearby]] = {}
+    if tier is not Tier.BRONZE:  # only NPCs above Bronze have a tracked nearest player
+        by_world: dict[str, list[str]] = defaultdict(list)
+        for npc in npcs:
+            by_world[npc.world].append(npc.id)
+        pipe = ctx.client.pipeline(transaction=False)
+        for world, ids in by_world.items():
+            pipe.hmget(ctx.keys.near(world), ids)
+        for ids, raws in zip(by_world.values(), pipe.execute(), strict=True):
+            for npc_id, raw in zip(ids, raws, strict=True):
+                if raw:
+                    try:
+                        near[npc_id] = NEARBY.validate_json(raw)
+                    except ValidationError:
+                        continue  # a corrupt entry only costs this NPC its live view
+    out = []
+    for npc in npcs:
+        visitor = visitors.get(npc.id)
+        if npc.id not in near and visitor is None:
+            out.append(npc)
+            continue
+        players = near.get(npc.id, npc.state.nearby_players)
+        if visitor is not None:
+            players = [visitor, *(p for p in players if p.id != visitor.id)]
+        state = npc.state.model_copy(update={"nearby_players": players[:MAX_NEARBY]})
+        out.append(npc.model_copy(update={"state": state}))
+    return out
+
+
+def _without(npc: NPC, target: str) -> NPC:
+    state = npc.state.model_copy(update={
+        "nearby_players": [p for p in npc.state.nearby_players if p.id != target],
+        "nearby_npcs": [n for n in npc.state.nearby_npcs if n.id != target],
+    })  # fmt: skip
+    return npc.model_copy(update={"state": state})
+
+
+def decide_coordinated(
+    ctx: WorkerContext, npcs: Sequence[NPC], tick_ids: Sequence[str], *, lease_s: float
+) -> tuple[list[RuleChoice], dict[int, str]]:
+    """Rules decisions whose exclusive claims all hold; returns choices and reasons."""
+    seed = ctx.settings.rules_seed
+    choices = rules_decide(npcs, tick_ids, seed=seed)
+    reasons: dict[int, str] = {}
+    claims = Claims(ctx.client, ctx.keys, lease_ms=int(lease_s * 1000))
+    pending = list(range(len(npcs)))
+    current = list(npcs)
+    for round_ in range(ROUNDS + 1):
+        lost = _settle(claims, current, choices, pending)
+        if not lost:
+            break
+        if round_ == ROUNDS:
+            for i in lost:
+                choices[i] = RuleChoice(Action.IDLE, None, None, choices[i].emotion)
+                reasons[i] = "claim_lost"
+            _settle(claims, current, choices, lost)  # releases what the losers held
+            break
+        for i in lost:
+            target = choices[i].target or ""
+            current[i] = _without(current[i], target)
+            reasons[i] = "redecided"
+        again = rules_decide([current[i] for i in lost], [tick_ids[i] for i in lost], seed=seed)
+        for i, choice in zip(lost, again, strict=True):
+            choices[i] = choice
+        pending = lost
+    return choices, reasons
+
+
+def _settle(
+    claims: Claims, npcs: Sequence[NPC], choices: Sequence[RuleChoice], indices: Sequence[int]
+) -> list[int]:
+    """Settle the claims of `indices`, strongest (closest to its target) first."""
+    by_world: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    for i in indices:
+        claiming = choices[i].action in EXCLUSIVE and choices[i].target is not None
+        by_world[npcs[i].world][0 if claiming else 1].append(i)
+    lost: list[int] = []
+    for world, (claimants, idle) in by_world.items():
+        claimants.sort(key=lambda i: _distance(npcs[i], choices[i].target or ""))
+        requests = [ClaimRequest(npcs[i].id, choices[i].action, choices[i].target or "",
+                                 npcs[i].faction) for i in claimants]  # fmt: skip
+        granted = claims.settle(world, requests, [npcs[i].id for i in idle])
+        lost += [i for i, ok in zip(claimants, granted, strict=True) if not ok]
+    return lost
+
+
+def _distance(npc: NPC, target: str) -> float:
+    for seen in (*npc.state.nearby_players, *npc.state.nearby_npcs):
+        if seen.id == target:
+            return seen.distance
+    return float("inf")
