@@ -37,3 +37,23 @@ class RedisUnavailable(TransientError):
 
 class EngineError(NpcFarmError):
     """The decision engine failed; the task layer falls back to the rules brain."""
+
+
+class ModelMissing(EngineError):
+    """A configured GGUF file (or the package that ships it) is not there."""
+
+
+class ModelLoadFailed(EngineError):
+    """llama.cpp refused a model or adapter file: corrupt, truncated, wrong base or checksum."""
+
+
+class ContextOverflow(EngineError):
+    """A prompt (plus its token budget) does not fit the context left to one sequence."""
+
+
+class DecodeFailure(EngineError):
+    """llama_decode failed for a batch; the sequences in it end with an error."""
+
+
+class EngineTimeout(EngineError, TransientError):
+    """A decision ran past its time limit; the next tick may well succeed."""

@@ -36,7 +36,7 @@ class Keys:
 
     @property
     def worlds(self) -> str:
-        """SET: every world that has at least one NPC."""
+        """SET: every world an NPC was ever saved in (not pruned)."""
         return f"{self.prefix}:worlds"
 
     @property
@@ -56,7 +56,7 @@ class Keys:
 
     @property
     def pending(self) -> str:
-        """HASH: npc id -> epoch seconds its outstanding tick was enqueued (coalescing)."""
+        """HASH: npc id -> id of its outstanding tick, "<enqueue epoch ms>-..." (coalescing)."""
         return f"{self.prefix}:pending"
 
     @property
@@ -66,7 +66,7 @@ class Keys:
 
     @property
     def ticks_config(self) -> str:
-        """HASH: `toml` (the active ticks.toml text) and `version` (bumped by reload)."""
+        """HASH: `toml` (the active ticks.toml text), `version` (its content hash), `source`."""
         return f"{self.prefix}:ticks:config"
 
     # -- results --------------------------------------------------------------

@@ -18,9 +18,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from models.archetypes import archetype_names
 from npcfarm import audit
 from npcfarm.domain import Job, Tier
-from npcfarm.errors import NpcFarmError
+from npcfarm.errors import InvalidInput, NpcFarmError
 from npcfarm.redisconn import connect, keys_for, require
 from npcfarm.registry import get_npc
 from npcfarm.results import latest_decision
@@ -150,6 +151,8 @@ def enqueue(
     client, keys = connect(settings), keys_for(settings)
     require(client)
     record = get_npc(client, keys, npc)
+    if record.archetype not in archetype_names():
+        raise InvalidInput(f"NPC {npc!r} has archetype {record.archetype!r}, unknown to this build")
     job = Job(npc_id=npc, tick_id=tick_id or f"job-{uuid.uuid4().hex[:16]}", tier=tier,
               enqueued_at=time.time(), origin="cli")  # fmt: skip
     publish_job(celery_app, job)

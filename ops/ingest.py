@@ -74,6 +74,7 @@ class Ingest:
         consumer: str,
         bond_threshold: float = 0.5,
         count: int = 500,
+        claim_idle_ms: int = CLAIM_IDLE_MS,
     ) -> None:
         self._client = client
         self._keys = keys
@@ -81,6 +82,7 @@ class Ingest:
         self.consumer = consumer
         self._threshold = bond_threshold
         self._count = count
+        self._claim_idle_ms = claim_idle_ms
         self._relate = client.register_script(_RELATE)
 
     def ensure_group(self) -> None:
@@ -93,7 +95,7 @@ class Ingest:
     def run_once(self, *, block_ms: int = 1000) -> IngestResult:
         """Take over stale entries of dead consumers, then read new ones; apply; ack."""
         claimed = self._client.xautoclaim(
-            self._keys.inbox, GROUP, self.consumer, CLAIM_IDLE_MS, "0-0", count=self._count
+            self._keys.inbox, GROUP, self.consumer, self._claim_idle_ms, "0-0", count=self._count
         )
         batch = entries(claimed[1])
         if not batch:
@@ -115,7 +117,7 @@ class Ingest:
             except ValueError as exc:
                 dead.append((entry_id, str(exc), raw))
         parsed, unknown = self._split_unknown(parsed)
-        dead += unknown
+        dead = sorted(dead + unknown, key=lambda d: tuple(int(p) for p in d[0].split("-")))
         self._apply(parsed, result)
         pipe = self._client.pipeline(transaction=False)
         for entry_id, reason, raw in dead:

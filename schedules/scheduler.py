@@ -138,7 +138,7 @@ class Scheduler:
         """Read the file, and if it is valid make it the farm's active configuration."""
         config, text = load_ticks(self._path)
         version = publish_ticks_config(self._client, self._keys, text, source=str(self._path))
-        if version != self.version:
+        if version != self.version or reason == "first start":
             audit.record(self._client, self._keys, "ticks.reload", file=str(self._path),
                          version=version, by=f"scheduler ({reason})")  # fmt: skip
         self._apply(config, version)

@@ -5,8 +5,8 @@ player is compared only with the NPCs of the 3x3 cells around it, never all pair
 Hysteresis: an NPC rises to a tier inside the tier's promote radius and leaves it
 only beyond the demote radius *and* after the cool-down, so one walking back and
 forth across a radius does not flap. Floors (a quest flag, a strong relationship)
-keep an NPC at least Silver. Caps keep the closest (then the floored) NPCs; the rest
-queue for the tier below.
+keep an NPC at least Silver. Caps keep the floored NPCs first, then the closest; the
+rest queue for the tier below.
 """
 
 from __future__ import annotations
@@ -97,8 +97,8 @@ def assign(
     )
     tier = np.where(gold, GOLD, np.where(silver, SILVER, BRONZE)).astype(np.int8)
     capped = np.zeros(len(tier), dtype=bool)
-    # Caps: closest first; floored NPCs win ties (quest givers before passers-by).
-    rank = distance - np.where(floored, 0.5, 0.0)
+    # Caps: floored NPCs (quests, strong relationships) first, then the closest.
+    rank = np.where(floored, -1e12, 0.0) + np.where(np.isfinite(distance), distance, 1e9)
     for level, cap in ((GOLD, policy.gold_cap), (SILVER, policy.silver_cap)):
         members = np.nonzero(tier == level)[0]
         if len(members) > cap:
