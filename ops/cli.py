@@ -5,10 +5,12 @@ Logging is configured here, at the entry point, and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -199,6 +201,46 @@ def metrics(
     stop.wait()
     server.shutdown()
     thread.join()
+
+
+@app.command()
+def ingest(
+    consumer: Annotated[str | None, typer.Option(help="Consumer name (default: host:pid).")] = None,
+) -> None:
+    """Apply bridge events from the inbox (run several: they share a consumer group)."""
+    from ops.dispatch import publish_job  # noqa: PLC0415
+    from ops.ingest import Ingest  # noqa: PLC0415
+    from workers.app import app as celery_app  # noqa: PLC0415
+
+    _setup_logging()
+    settings = get_settings()
+    client = connect(settings)
+    require(client)
+    service = Ingest(client, keys_for(settings),
+                     publish_job=lambda job: publish_job(celery_app, job),
+                     consumer=consumer or f"{socket.gethostname()}:{os.getpid()}")  # fmt: skip
+    service.ensure_group()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.is_set():
+        service.run_once(block_ms=1000)
+
+
+@app.command()
+def top(
+    world: Annotated[str, typer.Option(help="World whose latest decisions are shown.")] = "demo-0",
+) -> None:
+    """A live view of the farm: tiers, rates, latency, queues, shedding, dead letters."""
+    from ops.top import watch  # noqa: PLC0415
+    from workers.app import app as celery_app  # noqa: PLC0415
+
+    settings = get_settings()
+    client = connect(settings)
+    require(client)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how one leaves `top`
+        watch(console, client, keys_for(settings), app=celery_app, world=world,
+              running=lambda: True, title="npcfarm top (Ctrl-C to stop)")  # fmt: skip
 
 
 @app.command(name="audit")

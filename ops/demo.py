@@ -13,7 +13,7 @@ from npcfarm.domain import NPC, Nearby, NPCState, Personality, Tier, Vec3
 
 TIER_SHARES = ((Tier.GOLD, 0.05), (Tier.SILVER, 0.20), (Tier.BRONZE, 0.75))
 _SYLLABLES = ("ka", "mo", "ri", "sel", "dra", "vin", "to", "ul", "mir", "gan", "es", "bro")
-WORLD_SIZE_M = 2_000.0
+DEMO_WORLD_M = 600.0  # side of the square demo world: dense enough that players meet NPCs
 
 
 def _name(rng: random.Random) -> str:
@@ -73,7 +73,7 @@ def demo_npcs(count: int, *, seed: int = 7, worlds: int = 1, players: int = 20) 
                 neuroticism=rng.random(),
             ),
             tier=tier,
-            position=Vec3(x=rng.uniform(0, WORLD_SIZE_M), y=rng.uniform(0, WORLD_SIZE_M)),
+            position=Vec3(x=rng.uniform(0, DEMO_WORLD_M), y=rng.uniform(0, DEMO_WORLD_M)),
             state=NPCState(
                 health=round(rng.uniform(0.1, 1.0), 2),
                 hunger=round(rng.random(), 2),

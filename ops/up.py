@@ -1,8 +1,10 @@
-"""`npcfarm up`: embedded Redis, scheduler, worker and a demo world, with a live view.
+"""`npcfarm up`: the whole farm on one machine, playing a live demo world.
 
-Everything it starts it also stops, in reverse order, on Ctrl-C, SIGTERM or when
-`--duration` runs out: scheduler first (no new ticks), then the worker (warm
-shutdown finishes what it holds), then Redis (flushing its append-only file).
+Starts (when no Redis URL is configured) an embedded redis-server, seeds a demo world,
+then runs a worker, the scheduler (ticks and activation tiers), the ingest and a
+simulated game server that walks players through the world and talks to NPCs through
+the real bridge protocol, with a live view. Everything it starts it stops, in
+reverse order, on Ctrl-C, SIGTERM or when `--duration` runs out.
 """
 
 from __future__ import annotations
@@ -11,28 +13,24 @@ import contextlib
 import logging
 import signal
 import subprocess
-import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 
-import redis
 from celery import Celery
-from rich.console import Console, Group
-from rich.live import Live
+from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from npcfarm import audit
-from npcfarm.domain import Decision
 from npcfarm.errors import NpcFarmError, RedisUnavailable
-from npcfarm.keys import Keys
-from npcfarm.redisconn import connect, entries, keys_for, require
-from npcfarm.registry import load_npcs, npc_count, save_npcs
+from npcfarm.redisconn import connect, keys_for, require
+from npcfarm.registry import npc_count, save_npcs
 from npcfarm.settings import Settings
-from ops.demo import demo_npcs
+from ops.demo import DEMO_WORLD_M, demo_npcs
 from ops.embedded_redis import EmbeddedRedis
 from ops.status import gather, render
+from ops.top import watch
 from ops.worker import spawn_worker, stop_worker, worker_argv
 from schedules.config import load_ticks
 from schedules.placement import place_npcs
@@ -41,7 +39,8 @@ log = logging.getLogger(__name__)
 
 SEED_CHUNK = 500  # NPCs written per pipelined round trip while seeding
 WORKER_START_TIMEOUT_S = 60.0  # a worker that has not answered by then has failed
-RECENT = 8  # decisions shown under the table
+DEMO_PLAYERS = 12  # simulated players walking the demo world
+SIM_STEP_S = 0.5  # simulated game server tick
 
 
 @contextlib.contextmanager
@@ -66,9 +65,9 @@ def seed_world(settings: Settings, count: int, console: Console, *, seed: int = 
     if npc_count(client, keys) >= count:
         return 0
     config, _ = load_ticks(settings.ticks_file)
-    batch = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("seeding demo world", total=count)
+        batch = []
         for npc in demo_npcs(count, seed=seed):
             batch.append(npc)
             if len(batch) == SEED_CHUNK:
@@ -83,24 +82,6 @@ def seed_world(settings: Settings, count: int, console: Console, *, seed: int = 
     return count
 
 
-def recent_decisions(client: redis.Redis, keys: Keys, world: str, count: int) -> Table:
-    """The latest decisions of one world, as a bridge would read them."""
-    table = Table(title=f"latest decisions in {world}", title_justify="left", expand=False)
-    for column in ("NPC", "archetype", "tier", "action", "target", "emotion", "says", "ms"):
-        table.add_column(column, overflow="ellipsis", no_wrap=True,
-                         max_width=48 if column == "says" else None)  # fmt: skip
-    rows = entries(client.xrevrange(keys.results(world), count=count))
-    found = load_npcs(client, keys, [fields["npc"] for _, fields in rows])
-    for (_, fields), npc in zip(rows, found, strict=True):
-        d = Decision.model_validate_json(fields["d"])
-        table.add_row(
-            npc.name if npc else d.npc_id, npc.archetype if npc else "?", str(d.tier),
-            str(d.action), d.target or "", str(d.emotion), d.speech or "",
-            f"{d.timings.latency_ms:.0f}",
-        )  # fmt: skip
-    return table
-
-
 def _wait_for_worker(app: Celery, worker: subprocess.Popen[bytes]) -> None:
     """Tick only once a worker answers, so startup time is not counted as latency."""
     deadline = time.monotonic() + WORKER_START_TIMEOUT_S
@@ -112,12 +93,28 @@ def _wait_for_worker(app: Celery, worker: subprocess.Popen[bytes]) -> None:
     raise NpcFarmError("the worker did not answer within a minute; see worker.log")
 
 
+def _loop(name: str, stop: threading.Event, step: Callable[[], object]) -> threading.Thread:
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                step()
+            except Exception:  # a demo loop must never take `up` down; it logs and goes on
+                log.exception("%s loop failed; continuing", name)
+                stop.wait(1.0)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
 def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
 def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency: int) -> None:
-    from ops.dispatch import batch_publisher  # noqa: PLC0415 - imports the Celery app
+    from ops.dispatch import batch_publisher, publish_job  # noqa: PLC0415 - the Celery app
+    from ops.ingest import Ingest  # noqa: PLC0415
+    from ops.simulator import Simulator  # noqa: PLC0415
     from schedules.scheduler import Scheduler  # noqa: PLC0415
     from workers.app import app  # noqa: PLC0415
 
@@ -137,42 +134,37 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
         _wait_for_worker(app, worker)
         scheduler = Scheduler(client, keys, settings, publish=batch_publisher(app))
         scheduler.start(handle_signals=True)
+        ingest = Ingest(client, keys, publish_job=lambda job: publish_job(app, job),
+                        consumer="up")  # fmt: skip
+        ingest.ensure_group()
+        sim = Simulator.start(client, keys, world="demo-0", size_m=DEMO_WORLD_M,
+                              players=DEMO_PLAYERS)  # fmt: skip
+        stop = threading.Event()
+
+        def play() -> None:
+            sim.step(SIM_STEP_S)
+            stop.wait(SIM_STEP_S)
+
+        loops = [
+            _loop("ingest", stop, lambda: ingest.run_once(block_ms=200)),
+            _loop("simulator", stop, play),
+        ]
         console.print("[bold]npcfarm is up[/] — Ctrl-C stops everything cleanly")
         deadline = time.monotonic() + duration if duration else None
+
+        def running() -> bool:
+            if worker.poll() is not None:
+                raise NpcFarmError(f"the worker exited ({worker.returncode}); see worker.log")
+            return deadline is None or time.monotonic() < deadline
+
         try:
-            _watch(console, client=client, keys=keys, app=app, deadline=deadline, worker=worker)
+            watch(console, client, keys, app=app, world="demo-0", running=running)
         except KeyboardInterrupt:
             console.print("stopping…")
         finally:
+            stop.set()
+            for thread in loops:
+                thread.join(timeout=5)
             scheduler.stop()
             stop_worker(worker)
         console.print(render(gather(client, keys, None), title="npcfarm — final"))
-
-
-def _watch(
-    console: Console,
-    *,
-    client: redis.Redis,
-    keys: Keys,
-    app: Celery,
-    deadline: float | None,
-    worker: subprocess.Popen[bytes],
-) -> None:
-    def frame() -> Group:
-        table = render(gather(client, keys, app), title="npcfarm — live (Ctrl-C to stop)")
-        return Group(table, recent_decisions(client, keys, "demo-0", RECENT))
-
-    def running() -> bool:
-        if worker.poll() is not None:
-            raise NpcFarmError(f"the worker exited with code {worker.returncode}; see worker.log")
-        return deadline is None or time.monotonic() < deadline
-
-    if sys.stdout.isatty():
-        with Live(frame(), console=console, refresh_per_second=2) as live:
-            while running():
-                time.sleep(1.0)
-                live.update(frame())
-    else:
-        while running():
-            time.sleep(5.0)
-            console.print(frame())

@@ -1,0 +1,88 @@
+"""The live terminal view shared by `npcfarm top` and `npcfarm up`.
+
+One frame a second: the per-tier table of `status`, the inbox and tier-manager
+counters, and the latest decisions of one world as a bridge reads them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+import redis
+from celery import Celery
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from npcfarm.domain import Decision
+from npcfarm.keys import Keys
+from npcfarm.redisconn import entries
+from npcfarm.registry import load_npcs
+from ops.status import gather, render
+
+RECENT = 8  # decisions shown under the table
+
+
+def recent_decisions(client: redis.Redis, keys: Keys, world: str, count: int = RECENT) -> Table:
+    table = Table(title=f"latest decisions in {world}", title_justify="left")
+    for column in ("NPC", "archetype", "tier", "action", "target", "emotion", "says", "why", "ms"):
+        table.add_column(column, overflow="ellipsis", no_wrap=True,
+                         max_width=44 if column == "says" else None)  # fmt: skip
+    rows = entries(client.xrevrange(keys.results(world), count=count))
+    found = load_npcs(client, keys, [fields["npc"] for _, fields in rows])
+    for (_, fields), npc in zip(rows, found, strict=True):
+        d = Decision.model_validate_json(fields["d"])
+        table.add_row(
+            npc.name if npc else d.npc_id, npc.archetype if npc else "?", str(d.tier),
+            str(d.action), d.target or "", str(d.emotion), d.speech or "",
+            d.reason or ("player" if d.tick_id.startswith("ix-") else ""),
+            f"{d.timings.latency_ms:.0f}",
+        )  # fmt: skip
+    return table
+
+
+def world_line(client: redis.Redis, keys: Keys, world: str) -> Text:
+    ingest = client.hgetall(keys.ingest_stats)
+    tiers = client.hgetall(keys.tier_stats)
+    return Text.assemble(
+        ("inbox ", "dim"), f"applied {int(ingest.get('applied', 0)):,}",
+        f"  interactions {int(ingest.get('interaction', 0)):,}",
+        ("  dead letters ", "dim"), (f"{client.xlen(keys.dead_letters):,}", "bold red"),
+        ("   tiers ", "dim"), f"+{int(tiers.get('promotions', 0)):,} ",
+        f"-{int(tiers.get('demotions', 0)):,}",
+        ("   players in ", "dim"), f"{world} {client.hlen(keys.players(world))}",
+    )  # fmt: skip
+
+
+def frame(client: redis.Redis, keys: Keys, app: Celery | None, world: str, title: str) -> Group:
+    return Group(
+        render(gather(client, keys, app), title=title),
+        world_line(client, keys, world),
+        recent_decisions(client, keys, world),
+    )
+
+
+def watch(
+    console: Console,
+    client: redis.Redis,
+    keys: Keys,
+    *,
+    app: Celery | None,
+    world: str,
+    running: Callable[[], bool],
+    title: str = "npcfarm — live (Ctrl-C to stop)",
+) -> None:
+    """Redraw every second on a terminal; print a frame every 5 s otherwise (logs, CI)."""
+    if sys.stdout.isatty():
+        with Live(frame(client, keys, app, world, title), console=console,
+                  refresh_per_second=2) as live:  # fmt: skip
+            while running():
+                time.sleep(1.0)
+                live.update(frame(client, keys, app, world, title))
+    else:
+        while running():
+            time.sleep(5.0)
+            console.print(frame(client, keys, app, world, title))
