@@ -198,7 +198,7 @@ class TickBatch(_Closed):
     archetype: Annotated[str, Field(max_length=32)]
     enqueued_at: float
     expires_at: float | None = None
-    lease_s: float = Field(3.0, gt=0, le=3600)  # how long its exclusive claims hold
+    lease_s: float = Field(3.0, gt=0, le=86_400)  # how long its exclusive claims hold
     ticks: Annotated[
         list[tuple[NpcId, Annotated[str, Field(max_length=64)]]],
         Field(min_length=1, max_length=MAX_BATCH),

@@ -10,7 +10,9 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -40,6 +42,8 @@ def free_port() -> int:
 @contextlib.contextmanager
 def private_redis() -> Iterator[str]:
     """A throw-away redis-server; this process's settings point at it while it runs."""
+    # A SIGTERM must still run the cleanup (workers and Redis live in their own sessions).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="npcfarm-bench-") as tmp:
         server = EmbeddedRedis(data_dir=Path(tmp), port=free_port(), appendonly=False)
         with server:
