@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Annotated
 
+import redis
 import typer
 from rich.console import Console
 from rich.progress import track
 
 from npcfarm import audit
+from npcfarm.domain import NPC, Tier
 from npcfarm.errors import InvalidInput
+from npcfarm.keys import Keys
 from npcfarm.redisconn import connect, keys_for, require
 from npcfarm.registry import get_npc, save_npcs
 from npcfarm.results import latest_decision
@@ -60,10 +65,35 @@ def npc_show(npc_id: Annotated[str, typer.Argument(help="NPC id.")]) -> None:
     require(client)
     npc = get_npc(client, keys, npc_id)
     console.print_json(npc.model_dump_json())
+    live = live_state(client, keys, npc)
+    console.print("live state:")
+    console.print_json(json.dumps(live))
     decision = latest_decision(client, keys, npc.world, npc_id)
     console.print("latest decision:" if decision else "no decision yet")
     if decision:
         console.print_json(decision.model_dump_json(by_alias=True))
+
+
+def live_state(client: redis.Redis, keys: Keys, npc: NPC) -> dict[str, object]:
+    """What the farm knows about an NPC beyond its record: tier now, players, bonds."""
+    pipe = client.pipeline(transaction=False)
+    for each in Tier:
+        pipe.zscore(keys.due(each), npc.id)
+    pipe.hget(keys.near(npc.world), npc.id)
+    pipe.smembers(keys.quests(npc.id))
+    pipe.hgetall(keys.relationships(npc.id))
+    pipe.hget(keys.held_claim(npc.world), npc.id)
+    *dues, near, quests, relationships, claim = pipe.execute()
+    now_in = next((t for t, due in zip(Tier, dues, strict=True) if due is not None), None)
+    due = next((d for d in dues if d is not None), None)
+    return {
+        "tier": str(now_in) if now_in else None,
+        "next_tick_in_s": round(float(due) - time.time(), 2) if due is not None else None,
+        "nearest_player": json.loads(near)[0] if near else None,
+        "quest_flags": sorted(quests),
+        "relationships": {p: float(s) for p, s in relationships.items()},
+        "claim": claim,
+    }
 
 
 @world_app.command("demo")

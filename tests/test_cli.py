@@ -52,6 +52,7 @@ def test_import_yaml_and_csv_then_show(client: redis.Redis, keys: Keys, tmp_path
     shown = runner.invoke(app, ["npc", "show", "g1"])
     assert shown.exit_code == 0 and '"archetype": "ghoul"' in shown.output
     assert '"hunger": 0.9' in shown.output
+    assert '"tier": "silver"' in shown.output.split("live state:")[1]
     assert [e.what for e in audit.recent(client, keys)] == ["npc.import", "npc.import"]
 
 

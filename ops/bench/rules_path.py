@@ -103,10 +103,12 @@ class Bench:
         return sum(int(self.client.hget(self.keys.stats(t), "decided") or 0) for t in TIER_ORDER)
 
     def scheduler(self, toml: str) -> Any:
-        from schedules.scheduler import Scheduler  # noqa: PLC0415
+        from schedules.scheduler import Scheduler, publish_ticks_config  # noqa: PLC0415
 
         path = self.tmp / f"ticks-{time.monotonic_ns()}.toml"
         path.write_text(toml)
+        # Each phase runs on its own tick configuration: make it the farm's active one.
+        publish_ticks_config(self.client, self.keys, toml, source=str(path))
         settings = self.settings.model_copy(update={"sweep_interval_s": 0.05})
         return Scheduler(self.client, self.keys, settings, publish=self.publish, ticks_path=path)
 
