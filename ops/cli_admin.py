@@ -17,17 +17,16 @@ from npcfarm.domain import NPC, Tier
 from npcfarm.errors import InvalidInput
 from npcfarm.keys import Keys
 from npcfarm.redisconn import connect, keys_for, require
-from npcfarm.registry import get_npc, save_npcs
+from npcfarm.registry import get_npc
 from npcfarm.results import latest_decision
 from npcfarm.settings import get_settings
 from schedules.config import load_ticks
-from schedules.placement import place_npcs
+from schedules.placement import register_npcs
 
 npc_app = typer.Typer(help="The NPC registry.", no_args_is_help=True)
 world_app = typer.Typer(help="Demo worlds.", no_args_is_help=True)
 ticks_app = typer.Typer(help="The tick configuration (ticks.toml).", no_args_is_help=True)
 console = Console()
-IMPORT_CHUNK = 1000  # NPCs saved per pipelined round trip
 
 
 @npc_app.command("import")
@@ -47,10 +46,7 @@ def npc_import(
     client, keys = connect(settings), keys_for(settings)
     require(client)
     config, _ = load_ticks(settings.ticks_file)
-    for start in range(0, len(npcs), IMPORT_CHUNK):
-        chunk = npcs[start : start + IMPORT_CHUNK]
-        save_npcs(client, keys, chunk)
-        place_npcs(client, keys, chunk, config)
+    register_npcs(client, keys, npcs, config)
     audit.record(client, keys, "npc.import", file=str(file), imported=len(npcs),
                  skipped=len(errors))  # fmt: skip
     console.print(f"imported {len(npcs)} NPC(s) from {file}"
@@ -109,16 +105,8 @@ def world_demo(
     client, keys = connect(settings), keys_for(settings)
     require(client)
     config, _ = load_ticks(settings.ticks_file)
-    chunk = []
-    for npc in track(demo_npcs(npcs, seed=seed, worlds=worlds), total=npcs,
-                     description="seeding", console=console):  # fmt: skip
-        chunk.append(npc)
-        if len(chunk) == IMPORT_CHUNK:
-            save_npcs(client, keys, chunk)
-            place_npcs(client, keys, chunk, config)
-            chunk = []
-    save_npcs(client, keys, chunk)
-    place_npcs(client, keys, chunk, config)
+    register_npcs(client, keys, track(demo_npcs(npcs, seed=seed, worlds=worlds), total=npcs,
+                                      description="seeding", console=console), config)  # fmt: skip
     audit.record(client, keys, "world.demo", npcs=npcs, seed=seed, worlds=worlds)
     console.print(f"demo world: {npcs:,} NPCs in {worlds} world(s)")
 

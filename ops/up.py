@@ -25,7 +25,7 @@ from rich.progress import Progress
 from npcfarm import audit
 from npcfarm.errors import NpcFarmError, RedisUnavailable
 from npcfarm.redisconn import connect, keys_for, require
-from npcfarm.registry import npc_count, save_npcs
+from npcfarm.registry import npc_count
 from npcfarm.settings import Settings
 from ops.demo import DEMO_WORLD_M, demo_npcs
 from ops.embedded_redis import EmbeddedRedis
@@ -33,11 +33,10 @@ from ops.status import gather, render
 from ops.top import watch
 from ops.worker import spawn_worker, stop_worker, worker_argv
 from schedules.config import load_ticks
-from schedules.placement import place_npcs
+from schedules.placement import register_npcs
 
 log = logging.getLogger(__name__)
 
-SEED_CHUNK = 500  # NPCs written per pipelined round trip while seeding
 WORKER_START_TIMEOUT_S = 60.0  # a worker that has not answered by then has failed
 DEMO_PLAYERS = 12  # simulated players walking the demo world
 SIM_STEP_S = 0.5  # simulated game server tick
@@ -67,17 +66,8 @@ def seed_world(settings: Settings, count: int, console: Console, *, seed: int = 
     config, _ = load_ticks(settings.ticks_file)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("seeding demo world", total=count)
-        batch = []
-        for npc in demo_npcs(count, seed=seed):
-            batch.append(npc)
-            if len(batch) == SEED_CHUNK:
-                save_npcs(client, keys, batch)
-                place_npcs(client, keys, batch, config)
-                progress.advance(task, len(batch))
-                batch = []
-        save_npcs(client, keys, batch)
-        place_npcs(client, keys, batch, config)
-        progress.advance(task, len(batch))
+        register_npcs(client, keys, demo_npcs(count, seed=seed), config,
+                      advance=lambda n: progress.advance(task, n))  # fmt: skip
     audit.record(client, keys, "world.demo", npcs=count, seed=seed, by="npcfarm up")
     return count
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import redis
 
 from npcfarm.domain import NPC, TIER_ORDER, Tier
 from npcfarm.keys import Keys
+from npcfarm.registry import save_npcs
 from schedules.config import TicksConfig
 
 
@@ -45,3 +46,39 @@ def place_npcs(
 def make_due_now(client: redis.Redis, keys: Keys, tier: Tier, npc_ids: Iterable[str]) -> None:
     """Pull NPCs' next tick forward to now (used by benchmarks and operators)."""
     client.zadd(keys.due(tier), dict.fromkeys(npc_ids, 0.0), xx=True)
+
+
+REGISTER_CHUNK = 1_000  # NPCs saved and placed per pipelined round trip
+
+
+def register_npcs(
+    client: redis.Redis,
+    keys: Keys,
+    npcs: Iterable[NPC],
+    config: TicksConfig,
+    *,
+    advance: Callable[[int], object] | None = None,
+) -> int:
+    """Save NPC records and put them on the schedule, in chunks (imports, demo worlds)."""
+    total = 0
+    chunk: list[NPC] = []
+    for npc in npcs:
+        chunk.append(npc)
+        if len(chunk) == REGISTER_CHUNK:
+            total += _register(client, keys, chunk, config, advance)
+            chunk = []
+    return total + _register(client, keys, chunk, config, advance)
+
+
+def _register(
+    client: redis.Redis,
+    keys: Keys,
+    chunk: list[NPC],
+    config: TicksConfig,
+    advance: Callable[[int], object] | None,
+) -> int:
+    save_npcs(client, keys, chunk)
+    place_npcs(client, keys, chunk, config)
+    if advance is not None:
+        advance(len(chunk))
+    return len(chunk)
