@@ -199,6 +199,7 @@ class TickBatch(_Closed):
     enqueued_at: float
     expires_at: float | None = None
     lease_s: float = Field(3.0, gt=0, le=86_400)  # how long its exclusive claims hold
+    brain: Literal["rules", "llm"] = "rules"  # llm falls back to rules without an engine
     ticks: Annotated[
         list[tuple[NpcId, Annotated[str, Field(max_length=64)]]],
         Field(min_length=1, max_length=MAX_BATCH),
@@ -227,4 +228,5 @@ class Job(_Closed):
     origin: Literal["cli", "interaction"] = "cli"
     player_id: NpcId | None = None
     kind: Literal["talk", "attack", "trade", "gift"] | None = None  # what the player did
+    brain: Literal["rules", "llm"] = "llm"  # a player is answered by the best brain there is
     text: Annotated[str, Field(max_length=500)] | None = None  # player words, data only

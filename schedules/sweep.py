@@ -164,6 +164,7 @@ class DueSweep:
                         enqueued_at=now,
                         expires_at=expires_at,
                         lease_s=ticks.interval_s * CLAIM_LEASE_INTERVALS,
+                        brain=ticks.brain,
                         ticks=chunk,
                     )
                 )
