@@ -1,4 +1,4 @@
-"""Bridge events: what game servers push into the inbox (schema `npcfarm.event/1`).
+"""Bridge events: what game servers push into the inbox (one JSON document per entry).
 
 Closed, bounded models: an event that does not fit is dead-lettered with the reason,
 never half-applied. Player speech is data — bounded, stripped of control characters
@@ -15,11 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from npcfarm.domain import NpcId, Vec3, WorldId
 
-EVENT_SCHEMA = "npcfarm.event"  # value of each inbox entry's `schema` field
-EVENT_VERSION = 1
 MAX_EVENT_BYTES = 4096  # larger inbox entries are dead-lettered unparsed
 MAX_PLAYER_TEXT = 500  # characters of player speech carried to a decision
-EventId = Annotated[str, Field(min_length=1, max_length=64)]
+EventId = Annotated[str, Field(min_length=1, max_length=60)]  # ix-{id} must fit a tick id
 PlayerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Flag = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,32}$")]
 

@@ -139,7 +139,7 @@ class Keys:
         return f"{self.prefix}:pos:{world}"
 
     def tier_state(self, world: str) -> str:
-        """HASH: npc id -> "tier since last_gold last_silver" for NPCs above Bronze."""
+        """HASH: npc id -> "last_gold last_silver" (epoch s in range) for NPCs above Bronze."""
         return f"{self.prefix}:tierstate:{world}"
 
     def near(self, world: str) -> str:
@@ -174,7 +174,7 @@ class Keys:
 
     @property
     def tier_stats(self) -> str:
-        """HASH: tier manager counters (promotions, demotions, capped, recompute_ms)."""
+        """HASH: tier manager counters (promotions, demotions)."""
         return f"{self.prefix}:stats:tiers"
 
     # -- operations -----------------------------------------------------------

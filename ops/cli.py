@@ -223,8 +223,7 @@ def ingest(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    while not stop.is_set():
-        service.run_once(block_ms=1000)
+    service.serve(stop)
 
 
 @app.command()

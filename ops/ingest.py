@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ GROUP = "ingest"  # consumer group name on the inbox stream
 DEAD_MAXLEN = 100_000  # dead letters kept (approximate)
 CLAIM_IDLE_MS = 30_000  # entries pending this long in a dead consumer are taken over
 APPLIED_TTL_S = 86_400  # how long an interaction's event id is remembered
+TRIM_EVERY_S = 5.0  # how often processed inbox entries are trimmed away
+RETRY_S = 2.0  # pause after a Redis connection error
 RELATIONSHIP_DELTA = {"talk": 0.02, "trade": 0.05, "gift": 0.15, "attack": -0.3}
 
 # KEYS: applied(event), relationships(npc), bonded; ARGV: ttl, player, delta, threshold, npc
@@ -48,7 +51,11 @@ if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
 local score = tonumber(redis.call('HINCRBYFLOAT', KEYS[2], ARGV[2], ARGV[3]))
 if score > 1 then score = 1 elseif score < -1 then score = -1 end
 redis.call('HSET', KEYS[2], ARGV[2], score)
-if math.abs(score) >= tonumber(ARGV[4]) then redis.call('SADD', KEYS[3], ARGV[5])
+local strongest = 0
+for _, value in ipairs(redis.call('HVALS', KEYS[2])) do
+  strongest = math.max(strongest, math.abs(tonumber(value)))
+end
+if strongest >= tonumber(ARGV[4]) then redis.call('SADD', KEYS[3], ARGV[5])
 else redis.call('SREM', KEYS[3], ARGV[5]) end
 return 1
 """
@@ -107,18 +114,19 @@ class Ingest:
         return self.process(batch)
 
     def process(self, batch: list[tuple[str, dict[str, str]]]) -> IngestResult:
+        """Apply a read; Redis errors propagate (nothing is acknowledged, it comes again)."""
         result = IngestResult()
-        parsed: list[tuple[str, BridgeEvent]] = []
+        parsed: list[tuple[str, BridgeEvent, str]] = []
         dead: list[tuple[str, str, str]] = []
         for entry_id, fields in batch:
-            raw = fields.get("event", "")
+            raw = (fields or {}).get("event", "")  # None: trimmed before it was claimed
             try:
-                parsed.append((entry_id, self._parse(raw)))
+                parsed.append((entry_id, self._parse(raw), raw))
             except ValueError as exc:
                 dead.append((entry_id, str(exc), raw))
         parsed, unknown = self._split_unknown(parsed)
-        dead = sorted(dead + unknown, key=lambda d: tuple(int(p) for p in d[0].split("-")))
-        self._apply(parsed, result)
+        refused = self._apply(parsed, result)
+        dead = sorted(dead + unknown + refused, key=lambda d: tuple(map(int, d[0].split("-"))))
         pipe = self._client.pipeline(transaction=False)
         for entry_id, reason, raw in dead:
             pipe.xadd(self._keys.dead_letters,
@@ -127,7 +135,7 @@ class Ingest:
         if batch:
             pipe.xack(self._keys.inbox, GROUP, *[entry_id for entry_id, _ in batch])
         result.dead = len(dead)
-        result.applied = len(parsed)
+        result.applied = len(parsed) - len(refused)
         for name, amount in [("applied", result.applied), ("dead", result.dead),
                              ("jobs", result.jobs), *result.by_type.items()]:  # fmt: skip
             if amount:
@@ -153,25 +161,28 @@ class Ingest:
             raise ValueError(f"{where}: {first['msg']}") from exc
 
     def _split_unknown(
-        self, parsed: list[tuple[str, BridgeEvent]]
-    ) -> tuple[list[tuple[str, BridgeEvent]], list[tuple[str, str, str]]]:
+        self, parsed: list[tuple[str, BridgeEvent, str]]
+    ) -> tuple[list[tuple[str, BridgeEvent, str]], list[tuple[str, str, str]]]:
         """Events naming an NPC the registry does not hold are dead-lettered, not applied."""
-        named = [(i, e) for i, e in parsed if isinstance(e, NPC_EVENTS)]
+        named = [(i, e) for i, e, _ in parsed if isinstance(e, NPC_EVENTS)]
         if not named:
             return parsed, []
         known = self._client.smismember(self._keys.npcs, [e.npc_id for _, e in named])
         missing = {i: e for (i, e), ok in zip(named, known, strict=True) if not ok}
-        keep = [(i, e) for i, e in parsed if i not in missing]
-        dead = [(i, f"unknown NPC id {e.npc_id!r}", e.model_dump_json())
-                for i, e in missing.items()]  # fmt: skip
+        keep = [(i, e, raw) for i, e, raw in parsed if i not in missing]
+        dead = [(i, f"unknown NPC id {missing[i].npc_id!r}", raw)
+                for i, _, raw in parsed if i in missing]  # fmt: skip
         return keep, dead
 
-    def _apply(self, parsed: list[tuple[str, BridgeEvent]], result: IngestResult) -> None:
-        states = [e for _, e in parsed if isinstance(e, NpcStateEvent)]
+    def _apply(
+        self, parsed: list[tuple[str, BridgeEvent, str]], result: IngestResult
+    ) -> list[tuple[str, str, str]]:
+        """Apply valid events; returns those refused while applying (dead letters)."""
+        states = [e for _, e, _ in parsed if isinstance(e, NpcStateEvent)]
         if states:
             self._apply_states(states)
         pipe = self._client.pipeline(transaction=False)
-        for _, event in parsed:
+        for _, event, _ in parsed:
             result.by_type[event.type] = result.by_type.get(event.type, 0) + 1
             if isinstance(event, PlayerPositionEvent):
                 p = event.position
@@ -188,13 +199,19 @@ class Ingest:
                 else:
                     pipe.srem(flags, event.flag)
         pipe.execute()
-        for _, event in parsed:
+        refused: list[tuple[str, str, str]] = []
+        for entry_id, event, raw in parsed:
             if isinstance(event, QuestFlagEvent) and not event.set:
                 if not self._client.scard(self._keys.quests(event.npc_id)):
                     self._client.srem(self._keys.questing, event.npc_id)
             elif isinstance(event, InteractionEvent):
-                self._interact(event)
+                try:
+                    self._interact(event)
+                except ValidationError as exc:  # cannot become a job: refuse, never jam
+                    refused.append((entry_id, f"interaction not applicable: {exc}", raw))
+                    continue
                 result.jobs += 1
+        return refused
 
     def _apply_states(self, events: list[NpcStateEvent]) -> None:
         """Merge partial state updates into the records (later events win), one MGET/SET."""
@@ -224,17 +241,45 @@ class Ingest:
 
     def _interact(self, event: InteractionEvent) -> None:
         """Relationship update (once per event id) and an immediate Gold job."""
+        job = Job(npc_id=event.npc_id, tick_id=f"ix-{event.event_id}", tier=Tier.GOLD,
+                  enqueued_at=time.time(), origin="interaction", player_id=event.player_id,
+                  kind=event.kind, text=event.text)  # fmt: skip
         self._relate(
             keys=[self._keys.applied(event.event_id), self._keys.relationships(event.npc_id),
                   self._keys.bonded],
             args=[APPLIED_TTL_S, event.player_id, RELATIONSHIP_DELTA[event.kind],
                   self._threshold, event.npc_id],
         )  # fmt: skip
-        self._publish_job(
-            Job(npc_id=event.npc_id, tick_id=f"ix-{event.event_id}", tier=Tier.GOLD,
-                enqueued_at=time.time(), origin="interaction", player_id=event.player_id,
-                kind=event.kind, text=event.text)
-        )  # fmt: skip
+        self._publish_job(job)
+
+    def serve(self, stop: threading.Event, *, block_ms: int = 1000) -> None:
+        """Run until `stop`: apply, trim now and then, and outlive Redis outages."""
+        trimmed_at = 0.0
+        while not stop.is_set():
+            try:
+                self.run_once(block_ms=block_ms)
+                if time.monotonic() - trimmed_at > TRIM_EVERY_S:
+                    self.trim()
+                    trimmed_at = time.monotonic()
+            except redis.ConnectionError as exc:
+                log.warning("ingest: Redis unavailable, retrying in %g s: %s", RETRY_S, exc)
+                stop.wait(RETRY_S)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self.ensure_group()  # the stream was deleted (e.g. FLUSHDB): start again
+
+    def trim(self) -> int:
+        """Drop inbox entries every consumer is done with (older than anything pending)."""
+        groups = self._client.xinfo_groups(self._keys.inbox)
+        group = next((g for g in groups if g["name"] == GROUP), None)
+        if group is None or group["last-delivered-id"] == "0-0":
+            return 0
+        floor = str(group["last-delivered-id"])
+        pending = self._client.xpending(self._keys.inbox, GROUP)
+        if pending["pending"] and pending["min"]:
+            floor = min(floor, str(pending["min"]), key=lambda i: tuple(map(int, i.split("-"))))
+        return int(self._client.xtrim(self._keys.inbox, minid=floor, approximate=False))
 
 
 NPC_EVENTS = (NpcStateEvent, InteractionEvent, QuestFlagEvent)

@@ -136,7 +136,7 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
             stop.wait(SIM_STEP_S)
 
         loops = [
-            _loop("ingest", stop, lambda: ingest.run_once(block_ms=200)),
+            _loop("ingest", stop, lambda: ingest.serve(stop, block_ms=200)),
             _loop("simulator", stop, play),
         ]
         console.print("[bold]npcfarm is up[/] — Ctrl-C stops everything cleanly")

@@ -87,6 +87,8 @@ class TierManager:
                 floored[i] = True
         distance, who = nearest_players(xy, pxy, radius=policy.silver_demote_m)
         new, capped = assign(distance, state, floored, now, policy)
+        if not live and not (new.tier != BRONZE).any():
+            self._client.srem(k.live_worlds, world)  # empty and settled: not live any more
         self._write(world, ids=ids, old=state, new=new, distance=distance, who=who, pids=pids,
                     config=config, now=now, report=report)  # fmt: skip
         report.capped = int(capped.sum())

@@ -1,7 +1,8 @@
 """Context and coordination around the rules brain for one batch.
 
-Before deciding: each NPC sees the nearest player the tier manager found and, for a
-player interaction, that player right next to it. After deciding: exclusive claims
+Before deciding: an NPC in a live world (its bridge reports players) sees only the
+nearest player the tier manager found, never stale data from its record; for a player
+interaction, that player stands right next to it. After deciding: exclusive claims
 (attack, trade, use, guard) are settled in Redis; an NPC that lost its claim
 re-decides without the contested target, and after two rounds falls back to idle.
 """
@@ -16,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from models.rules import RuleChoice
 from models.rules import decide_batch as rules_decide
 from npcfarm.claims import EXCLUSIVE, ClaimRequest, Claims
-from npcfarm.domain import MAX_NEARBY, NPC, Action, Nearby, Tier
+from npcfarm.domain import MAX_NEARBY, NPC, Action, Nearby
 from tasks.context import WorkerContext
 
 NEARBY = TypeAdapter(list[Nearby])
@@ -24,18 +25,22 @@ ROUNDS = 2  # re-decisions after a lost claim before falling back to idle
 
 
 def with_surroundings(
-    ctx: WorkerContext, npcs: Sequence[NPC], tier: Tier, visitors: dict[str, Nearby]
+    ctx: WorkerContext, npcs: Sequence[NPC], visitors: dict[str, Nearby]
 ) -> list[NPC]:
     """NPCs whose state includes the live nearest player and any interacting player."""
     near: dict[str, list[Nearby]] = {}
-    if tier is not Tier.BRONZE:  # only NPCs above Bronze have a tracked nearest player
-        by_world: dict[str, list[str]] = defaultdict(list)
-        for npc in npcs:
-            by_world[npc.world].append(npc.id)
-        pipe = ctx.client.pipeline(transaction=False)
-        for world, ids in by_world.items():
-            pipe.hmget(ctx.keys.near(world), ids)
-        for ids, raws in zip(by_world.values(), pipe.execute(), strict=True):
+    by_world: dict[str, list[str]] = defaultdict(list)
+    for npc in npcs:
+        by_world[npc.world].append(npc.id)
+    pipe = ctx.client.pipeline(transaction=False)
+    pipe.smismember(ctx.keys.live_worlds, list(by_world))
+    for world, ids in by_world.items():
+        pipe.hmget(ctx.keys.near(world), ids)
+    live, *replies = pipe.execute()
+    for ids, raws, is_live in zip(by_world.values(), replies, live, strict=True):
+        if is_live:  # players are tracked here: nobody near unless the tier manager says so
+            for npc_id in ids:
+                near[npc_id] = []
             for npc_id, raw in zip(ids, raws, strict=True):
                 if raw:
                     try:

@@ -127,7 +127,7 @@ def decide_ticks(
     if not known:
         return 0
     kept_ticks = [t for t, _ in known]
-    kept_npcs = with_surroundings(ctx, [n for _, n in known], ticks[0].tier, visitors or {})
+    kept_npcs = with_surroundings(ctx, [n for _, n in known], visitors or {})
     choices, reasons = decide_coordinated(
         ctx, kept_npcs, [t.tick_id for t in kept_ticks], lease_s=lease_s
     )

@@ -166,3 +166,17 @@ def test_interaction_job_is_idempotent(client: redis.Redis, keys: Keys, settings
     ctx = WorkerContext.build(settings)
     assert run_job(ctx, job.model_dump(mode="json")) == 1
     assert run_job(ctx, job.model_dump(mode="json")) == 0
+
+
+def test_in_a_live_world_stale_record_neighbours_are_ignored(
+    client: redis.Redis, keys: Keys, settings: Settings
+) -> None:
+    from tasks.coordinate import with_surroundings  # noqa: PLC0415
+
+    ghost = make_npc("host", player_at=2.0)  # the record claims player-1 stands 2 m away
+    save_npcs(client, keys, [ghost])
+    ctx = WorkerContext.build(settings)
+    assert with_surroundings(ctx, [ghost], {})[0].state.nearby_players  # not live: trusted
+    _player(client, keys, 500.0)  # the bridge reports players: the world is live
+    seen = with_surroundings(ctx, [ghost], {})[0]
+    assert seen.state.nearby_players == []
