@@ -26,7 +26,7 @@ import numpy as np
 from npcfarm.domain import NPC, Personality, Vec3
 from npcfarm.redisconn import connect, keys_for
 from npcfarm.registry import save_npcs
-from npcfarm.results import latest_decision
+from npcfarm.results import read_results
 from npcfarm.settings import get_settings
 from npcfarm.stats import percentile
 from ops.bench.harness import console, private_redis, seed, wait_until, write_report
@@ -150,21 +150,22 @@ def interactions(count: int, tmp: Path) -> dict[str, Any]:
         thread = threading.Thread(target=loop, daemon=True)
         thread.start()
         time.sleep(5)  # let the world run: tiers settle, ticks flow
-        sent: dict[str, float] = {}
+        sent: dict[str, float] = {}  # tick id of the answer -> when the player spoke
         rng = random.Random(9)
         for i in range(count):
             npc = crowd[rng.randrange(len(crowd))]
-            sent[npc.id] = time.time()
+            sent[f"ix-bench-{i}"] = time.time()
             client.xadd(keys.inbox, {"event": json.dumps({
                 "type": "interaction", "event_id": f"bench-{i}", "npc_id": npc.id,
                 "player_id": "p-bench", "kind": "talk", "text": "Hello there!"})})  # fmt: skip
             time.sleep(0.05)
         time.sleep(2)
-        lat = []
-        for npc_id, at in sent.items():
-            d = latest_decision(client, keys, "live", npc_id)
-            if d is not None and d.tick_id.startswith("ix-bench-"):
-                lat.append(d.timings.published_at - at * 1000)
+        answers = {
+            d.tick_id: d
+            for _, d in read_results(client, keys, "live", count=10_000_000)
+            if d.tick_id in sent
+        }
+        lat = [d.timings.published_at - sent[tick] * 1000 for tick, d in answers.items()]
     finally:
         stop.set()
         sched.stop()
