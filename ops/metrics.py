@@ -63,3 +63,22 @@ class FarmCollector(Collector):
             gauges["p95"].add_metric(label, t.p95_ms)
         yield from counters.values()
         yield from gauges.values()
+        yield from self._world()
+
+    def _world(self) -> Iterator[Metric]:
+        """Inbox and tier-manager counters (farm-wide, no tier label)."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hgetall(self._keys.ingest_stats)
+        pipe.hgetall(self._keys.tier_stats)
+        pipe.xlen(self._keys.dead_letters)
+        pipe.xlen(self._keys.rejected_jobs)
+        ingest, tiers, dead, rejected = pipe.execute()
+        for name, text in (("applied", "Inbox events applied."),
+                           ("dead", "Inbox events dead-lettered."),
+                           ("jobs", "Player interactions turned into jobs.")):  # fmt: skip
+            yield CounterMetricFamily(f"npcfarm_inbox_{name}", text, value=int(ingest.get(name, 0)))
+        for name in ("promotions", "demotions"):
+            yield CounterMetricFamily(f"npcfarm_tier_{name}", f"Tier {name}.",
+                                      value=int(tiers.get(name, 0)))  # fmt: skip
+        yield GaugeMetricFamily("npcfarm_dead_letters", "Dead letters kept.", value=int(dead))
+        yield GaugeMetricFamily("npcfarm_rejected_jobs", "Rejected jobs kept.", value=int(rejected))

@@ -25,6 +25,7 @@ class FarmStatus:
     ticks_version: str | None
     workers: dict[str, dict[str, Any]] = field(default_factory=dict)
     rejected: int = 0
+    dead_letters: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -32,6 +33,7 @@ class FarmStatus:
             "ticks_version": self.ticks_version,
             "workers": self.workers,
             "rejected_jobs": self.rejected,
+            "dead_letters": self.dead_letters,
             "tiers": [
                 {
                     "tier": str(t.tier),
@@ -61,6 +63,7 @@ def gather(
         leader=text(client.get(keys.leader)),
         ticks_version=text(client.hget(keys.ticks_config, "version")),
         rejected=int(client.xlen(keys.rejected_jobs)),
+        dead_letters=int(client.xlen(keys.dead_letters)),
     )
     if with_workers and app is not None:
         status.workers = live_workers(app)
@@ -99,6 +102,7 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
         ("leader ", "dim"), status.leader or "none",
         ("   ticks.toml ", "dim"), status.ticks_version or "-",
         ("   rejected jobs ", "dim"), str(status.rejected),
+        ("   dead letters ", "dim"), str(status.dead_letters),
         ("\nworkers ", "dim"), workers,
     )  # fmt: skip
     return Group(table, footer)

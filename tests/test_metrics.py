@@ -27,3 +27,14 @@ def test_counters_and_gauges_per_tier(client: redis.Redis, keys: Keys) -> None:
     assert samples[("npcfarm_decided_total", "silver")] == 0
     assert samples[("npcfarm_npcs", "bronze")] == 2
     assert samples[("npcfarm_latency_p95_ms", "gold")] == 9.0
+
+
+def test_inbox_and_tier_counters(client: redis.Redis, keys: Keys) -> None:
+    client.hset(keys.ingest_stats, mapping={"applied": 7, "dead": 2})
+    client.hset(keys.tier_stats, mapping={"promotions": 5})
+    client.xadd(keys.dead_letters, {"reason": "r", "raw": "x", "inbox_id": "1-0"})
+    registry = CollectorRegistry()
+    registry.register(FarmCollector(client, keys))
+    text = generate_latest(registry).decode()
+    assert "npcfarm_inbox_applied_total 7.0" in text and "npcfarm_inbox_dead_total 2.0" in text
+    assert "npcfarm_tier_promotions_total 5.0" in text and "npcfarm_dead_letters 1.0" in text
