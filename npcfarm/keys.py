@@ -177,6 +177,16 @@ class Keys:
         """HASH: tier manager counters (promotions, demotions)."""
         return f"{self.prefix}:stats:tiers"
 
+    # -- language-model engine --------------------------------------------------
+    def response_cache(self, digest: str) -> str:
+        """STRING with TTL: a model decision for one rendered prompt (repeatable barks)."""
+        return f"{self.prefix}:cache:{digest}"
+
+    @property
+    def engines(self) -> str:
+        """HASH: "host:pid" -> JSON of a loaded engine (base, GPU offload, load time)."""
+        return f"{self.prefix}:engines"
+
     # -- operations -----------------------------------------------------------
     @property
     def audit(self) -> str:

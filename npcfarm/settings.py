@@ -67,6 +67,17 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(300, ge=10)  # unacked jobs are redelivered after this
     rules_seed: int = 0  # fixes the rules brain's tie-breaking noise
 
+    # Language-model engine (tiers whose brain is "llm"; rules brain when off or failing).
+    engine_enabled: bool = True  # load a model in each worker process serving Gold/Silver
+    engine_base: str | None = None  # base model from models/catalogue.toml; None: its default
+    model_catalogue: Path | None = None  # another catalogue TOML (tests, production bases)
+    engine_time_limit_s: float = Field(5.0, gt=0)  # per decision; slower ones fall back
+    engine_max_tokens: int = Field(96, ge=16, le=1024)  # per decision
+    engine_load_wait_s: float = Field(30.0, ge=0)  # a fresh worker's first task waits this long
+    engine_breaker_threshold: int = Field(3, ge=1)  # consecutive failed batches to open
+    engine_breaker_cooldown_s: float = Field(30.0, gt=0)  # before a probe batch
+    response_cache_ttl_s: int = Field(60, ge=0)  # repeat identical prompts from cache; 0: off
+
     # Flower.
     flower_address: str = "127.0.0.1"
     flower_port: int = 5555

@@ -69,6 +69,7 @@ def worker(
     loglevel: Annotated[str, typer.Option()] = "INFO",
     hostname: Annotated[str | None, typer.Option(help="Celery node name.")] = None,
     nice: Annotated[int, typer.Option(help="Lower CPU priority (bulk lanes).")] = 0,
+    gpu: Annotated[int | None, typer.Option(help="Pin to this GPU (CUDA device index).")] = None,
 ) -> None:
     """Run a Celery worker on the farm's queues (Gold before Silver before Bronze)."""
 
@@ -79,6 +80,8 @@ def worker(
                        loglevel=loglevel, hostname=hostname)  # fmt: skip
     if nice:
         os.nice(nice)
+    if gpu is not None:  # before any engine loads: llama.cpp sees only this device
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     celery_app.worker_main(argv=argv)
 
 

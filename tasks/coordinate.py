@@ -17,8 +17,9 @@ from pydantic import TypeAdapter, ValidationError
 from models.rules import RuleChoice
 from models.rules import decide_batch as rules_decide
 from npcfarm.claims import EXCLUSIVE, ClaimRequest, Claims
-from npcfarm.domain import MAX_NEARBY, NPC, Action, Nearby
+from npcfarm.domain import MAX_NEARBY, NPC, Action, Nearby, Source
 from tasks.context import WorkerContext
+from tasks.llm import Answer
 
 NEARBY = TypeAdapter(list[Nearby])
 ROUNDS = 2  # re-decisions after a lost claim before falling back to idle
@@ -70,12 +71,24 @@ def _without(npc: NPC, target: str) -> NPC:
 
 
 def decide_coordinated(
-    ctx: WorkerContext, npcs: Sequence[NPC], tick_ids: Sequence[str], *, lease_s: float
-) -> tuple[list[RuleChoice], dict[int, str]]:
-    """Rules decisions whose exclusive claims all hold; returns choices and reasons."""
+    ctx: WorkerContext,
+    npcs: Sequence[NPC],
+    tick_ids: Sequence[str],
+    *,
+    lease_s: float,
+    preset: Sequence[Answer] = (),
+) -> tuple[list[RuleChoice], dict[int, str], dict[int, Source]]:
+    """Decisions whose exclusive claims all hold: the model's (`preset`) where it gave
+    one, the rules brain's otherwise; returns choices, reasons and non-rules sources."""
     seed = ctx.settings.rules_seed
     choices = rules_decide(npcs, tick_ids, seed=seed)
     reasons: dict[int, str] = {}
+    sources: dict[int, Source] = {}
+    for i, answer in enumerate(preset):
+        if answer.choice is not None:
+            choices[i], sources[i] = answer.choice, answer.source
+        elif answer.reason:
+            reasons[i] = answer.reason  # decided by rules; the reason says why
     claims = Claims(ctx.client, ctx.keys, lease_ms=int(lease_s * 1000))
     pending = list(range(len(npcs)))
     current = list(npcs)
@@ -87,17 +100,19 @@ def decide_coordinated(
             for i in lost:
                 choices[i] = RuleChoice(Action.IDLE, None, None, choices[i].emotion)
                 reasons[i] = "claim_lost"
+                sources.pop(i, None)
             _settle(claims, current, choices, lost)  # releases what the losers held
             break
         for i in lost:
             target = choices[i].target or ""
             current[i] = _without(current[i], target)
             reasons[i] = "redecided"
+            sources.pop(i, None)  # the re-decision is the rules brain's
         again = rules_decide([current[i] for i in lost], [tick_ids[i] for i in lost], seed=seed)
         for i, choice in zip(lost, again, strict=True):
             choices[i] = choice
         pending = lost
-    return choices, reasons
+    return choices, reasons, sources
 
 
 def _settle(

@@ -24,6 +24,7 @@ from npcfarm.results import release_ticks
 from npcfarm.stats import bump
 from tasks.context import WorkerContext
 from tasks.coordinate import decide_coordinated, with_surroundings
+from tasks.llm import BRAIN, Asked
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,11 @@ def build_decisions(
     started: float,
     decided: float,
     reasons: dict[int, str] | None = None,
+    sources: dict[int, Source] | None = None,
+    model: str | None = None,
 ) -> list[Decision]:
     published = time.time()
-    reasons = reasons or {}
+    reasons, sources = reasons or {}, sources or {}
     out = []
     for i, (tick, npc, choice) in enumerate(zip(ticks, npcs, choices, strict=True)):
         enq_ms = tick.enqueued_at * 1000
@@ -78,7 +81,8 @@ def build_decisions(
                 target=choice.target,
                 speech=choice.speech,
                 emotion=choice.emotion,
-                source=Source.RULES,
+                source=sources.get(i, Source.RULES),
+                model=model if i in sources else None,
                 reason=reasons.get(i),
                 timings=Timings(
                     enqueued_at=enq_ms,
@@ -101,9 +105,40 @@ def decide_ticks(
     idempotent: bool,
     lease_s: float = DEFAULT_LEASE_S,
     visitors: dict[str, Nearby] | None = None,
+    brain: str = "rules",
+    words: dict[str, str] | None = None,
 ) -> int:
     """Decide and publish; returns how many decisions were published."""
     started = time.time()
+    known = _admit(ctx, ticks, started)
+    if not known:
+        return 0
+    kept_ticks = [t for t, _ in known]
+    kept_npcs = with_surroundings(ctx, [n for _, n in known], visitors or {})
+    tick_ids = [t.tick_id for t in kept_ticks]
+    preset = []
+    if brain == "llm":
+        visitors, words = visitors or {}, words or {}
+        preset = BRAIN.decide(ctx, [
+            Asked(npc, tick_id, player_id=visitors[npc.id].id if npc.id in visitors else None,
+                  words=words.get(npc.id))
+            for npc, tick_id in zip(kept_npcs, tick_ids, strict=True)
+        ])  # fmt: skip
+    choices, reasons, sources = decide_coordinated(
+        ctx, kept_npcs, tick_ids, lease_s=lease_s, preset=preset
+    )
+    for reason in set(reasons.values()):
+        bump(ctx.client, ctx.keys, ticks[0].tier, f"reason_{reason.split(':')[0]}",
+             sum(1 for r in reasons.values() if r == reason))  # fmt: skip
+    decisions = build_decisions(
+        kept_ticks, kept_npcs, choices, started=started, decided=time.time(), reasons=reasons,
+        sources=sources, model=BRAIN.model or None,
+    )  # fmt: skip
+    return ctx.publisher.publish(decisions, idempotent=idempotent)
+
+
+def _admit(ctx: WorkerContext, ticks: Sequence[Tick], started: float) -> list[tuple[Tick, NPC]]:
+    """Ticks worth deciding, with their NPCs; drops (and counts) expired and unknown ones."""
     live: list[Tick] = []
     dropped: list[tuple[str, str]] = []
     for t in ticks:
@@ -124,17 +159,7 @@ def decide_ticks(
             bump(ctx.client, ctx.keys, ticks[0].tier, counter, len(refused))
             log.warning("%d ticks refused, %s (e.g. %s)", len(refused), counter, refused[0][0])
     release_ticks(ctx.client, ctx.keys, dropped + unknown + odd)
-    if not known:
-        return 0
-    kept_ticks = [t for t, _ in known]
-    kept_npcs = with_surroundings(ctx, [n for _, n in known], visitors or {})
-    choices, reasons = decide_coordinated(
-        ctx, kept_npcs, [t.tick_id for t in kept_ticks], lease_s=lease_s
-    )
-    decisions = build_decisions(
-        kept_ticks, kept_npcs, choices, started=started, decided=time.time(), reasons=reasons
-    )
-    return ctx.publisher.publish(decisions, idempotent=idempotent)
+    return known
 
 
 def run_tick_batch(ctx: WorkerContext, payload: Any) -> int:
@@ -143,7 +168,8 @@ def run_tick_batch(ctx: WorkerContext, payload: Any) -> int:
     except InvalidInput as exc:
         reject(ctx, "ticks", payload, str(exc))
         return 0
-    return decide_ticks(ctx, batch.as_ticks(), idempotent=False, lease_s=batch.lease_s)
+    return decide_ticks(ctx, batch.as_ticks(), idempotent=False, lease_s=batch.lease_s,
+                        brain=batch.brain)  # fmt: skip
 
 
 def run_job(ctx: WorkerContext, payload: Any) -> int:
@@ -158,4 +184,6 @@ def run_job(ctx: WorkerContext, payload: Any) -> int:
         visitors[job.npc_id] = Nearby(
             id=job.player_id, distance=VISITOR_DISTANCE_M, hostile=job.kind == "attack"
         )
-    return decide_ticks(ctx, [tick], idempotent=True, visitors=visitors)
+    words = {job.npc_id: job.text} if job.text else {}
+    return decide_ticks(ctx, [tick], idempotent=True, visitors=visitors, brain=job.brain,
+                        words=words)  # fmt: skip

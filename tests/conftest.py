@@ -41,6 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["NPCFARM_REDIS_URL"] = _server.url
     os.environ["NPCFARM_DATA_DIR"] = str(data / "farm")
     os.environ.pop("NPCFARM_CONFIG", None)
+    os.environ["NPCFARM_ENGINE_ENABLED"] = "false"  # engine tests turn it on with a tiny model
     get_settings.cache_clear()
 
 

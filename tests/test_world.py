@@ -93,12 +93,12 @@ def test_two_npcs_never_both_claim_one_target(
 ) -> None:
     ctx = WorkerContext.build(settings)
     wolves = [_wolf("w-a"), _wolf("w-b")]
-    choices, reasons = decide_coordinated(ctx, wolves, ["t1", "t2"], lease_s=3)
+    choices, reasons, _ = decide_coordinated(ctx, wolves, ["t1", "t2"], lease_s=3)
     attackers = [c for c in choices if c.action is Action.ATTACK and c.target == "p1"]
     assert len(attackers) == 1 and reasons == {1: "redecided"} | reasons
     # Allies share a target.
     pack = [_wolf("w-c", faction="pack", prey="p2"), _wolf("w-d", faction="pack", prey="p2")]
-    choices, reasons = decide_coordinated(ctx, pack, ["t3", "t4"], lease_s=3)
+    choices, reasons, _ = decide_coordinated(ctx, pack, ["t3", "t4"], lease_s=3)
     assert [c.action for c in choices] == [Action.ATTACK, Action.ATTACK] and not reasons
 
 

@@ -14,6 +14,7 @@ from celery import Celery
 from celery.signals import worker_process_init, worker_ready
 
 from tasks import context
+from tasks.llm import BRAIN
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ app.config_from_object("celeryconfig")
 @worker_process_init.connect
 def _fresh_process(**_: Any) -> None:
     context.reset()  # sockets must not be shared with the parent after fork
+    BRAIN.start_loading(context.get())  # a background thread: the 4 s limit never applies
 
 
 @worker_ready.connect

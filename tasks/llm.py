@@ -1,0 +1,198 @@
+"""The language-model brain of one worker process: load once, decide, degrade safely.
+
+The engine loads in a background thread started by the worker's process hook, so
+Celery's 4 s `worker_process_init` limit never applies to it; until it is ready (or
+when it is disabled, failing, or its circuit is open) every NPC is decided by the
+rules brain and the decision says why (`reason`). A Redis cache keyed by the rendered
+prompt answers repeated identical situations without the model (`source=cache`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from models.archetypes import get_archetype
+from models.rules import RuleChoice
+from npcfarm.domain import NPC, Action, Emotion, Source, clip_speech
+from npcfarm.errors import EngineError, NpcFarmError
+from tasks.breaker import CircuitBreaker
+from tasks.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """One NPC to decide, and what a player just said to it (if anything)."""
+
+    npc: NPC
+    tick_id: str
+    player_id: str | None = None
+    words: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    choice: RuleChoice | None  # None: fall back to the rules brain
+    source: Source
+    reason: str | None
+
+
+class LlmBrain:
+    def __init__(self) -> None:
+        self._engine: Any = None  # models.llm.Engine once loaded
+        self._model = ""
+        self._failed: str | None = None
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.breaker = CircuitBreaker()
+
+    def start_loading(self, ctx: WorkerContext) -> None:
+        """Begin loading in the background (idempotent); never blocks the caller."""
+        if self._thread is not None or not ctx.settings.engine_enabled:
+            return
+        s = ctx.settings
+        self.breaker = CircuitBreaker(threshold=s.engine_breaker_threshold,
+                                      cooldown_s=s.engine_breaker_cooldown_s)  # fmt: skip
+        self._thread = threading.Thread(target=self._load, args=(ctx,), daemon=True,
+                                        name="engine-loader")  # fmt: skip
+        self._thread.start()
+
+    def _load(self, ctx: WorkerContext) -> None:
+        s = ctx.settings
+        started = time.monotonic()
+        try:
+            from models.catalogue import engine_config, load_model_catalogue  # noqa: PLC0415
+            from models.llm import Engine  # noqa: PLC0415
+            from models.prompts import system_prompt  # noqa: PLC0415
+
+            catalogue = load_model_catalogue(s.model_catalogue) if s.model_catalogue else None
+            config = engine_config(s.data_dir, s.engine_base, catalogue=catalogue)
+            engine = Engine(**config.engine_kwargs())
+            engine.warm_up(prefixes={a: system_prompt(get_archetype(a)) for a in config.archetypes})
+        except (ImportError, NpcFarmError, OSError, ValueError) as exc:
+            self._failed = f"{type(exc).__name__}: {exc}"
+            log.error("engine not loaded, deciding with the rules brain: %s", self._failed)
+            self._ready.set()
+            return
+        self._engine, self._model = engine, config.base
+        info = {"base": config.base, "loaded_s": round(time.monotonic() - started, 2),
+                "at": time.time(), **engine.offload}  # fmt: skip
+        ctx.client.hset(ctx.keys.engines, f"{socket.gethostname()}:{os.getpid()}",
+                        json.dumps(info))  # fmt: skip
+        log.info("engine %s ready in %.1f s (offload %s)", config.base, info["loaded_s"],
+                 engine.offload)  # fmt: skip
+        self._ready.set()
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    def _unavailable(self, ctx: WorkerContext) -> str | None:
+        if not ctx.settings.engine_enabled:
+            return "engine_off"
+        self.start_loading(ctx)
+        if not self._ready.wait(ctx.settings.engine_load_wait_s):
+            return "engine_loading"
+        if self._engine is None:
+            return "engine_unavailable"
+        if not self.breaker.allow():
+            return "engine_circuit_open"
+        return None
+
+    def decide(self, ctx: WorkerContext, asked: Sequence[Asked]) -> list[Answer]:
+        """Model decisions where possible; the rest marked for the rules brain, with why."""
+        if not asked:
+            return []
+        if why := self._unavailable(ctx):
+            return [Answer(None, Source.RULES, why)] * len(asked)
+        from models.llm import DecisionRequest  # noqa: PLC0415
+        from models.prompts import system_prompt, user_prompt  # noqa: PLC0415
+
+        s = ctx.settings
+        requests = []
+        for a in asked:
+            archetype = get_archetype(a.npc.archetype)
+            requests.append(DecisionRequest(
+                request_id=a.tick_id, archetype=archetype.name,
+                system_prompt=system_prompt(archetype),
+                prompt=user_prompt(a.npc, player_id=a.player_id, player_words=a.words),
+                allowed_actions=tuple(sorted(archetype.allowed_actions)),
+                max_tokens=s.engine_max_tokens, time_limit_s=s.engine_time_limit_s,
+            ))  # fmt: skip
+        digests = [_digest(self._model, r.system_prompt, r.prompt) for r in requests]
+        answers: list[Answer | None] = [None] * len(asked)
+        if s.response_cache_ttl_s:
+            cached = ctx.client.mget([ctx.keys.response_cache(d) for d in digests])
+            for i, raw in enumerate(cached):
+                if raw:
+                    answers[i] = Answer(_choice(asked[i].npc, json.loads(raw)), Source.CACHE, None)
+        todo = [i for i, a in enumerate(answers) if a is None]
+        if todo:
+            self._ask(ctx, requests=[requests[i] for i in todo], todo=todo, asked=asked,
+                      answers=answers, digests=digests)  # fmt: skip
+        return [a or Answer(None, Source.RULES, "engine_error") for a in answers]
+
+    def _ask(
+        self,
+        ctx: WorkerContext,
+        *,
+        requests: list[Any],
+        todo: list[int],
+        asked: Sequence[Asked],
+        answers: list[Answer | None],
+        digests: list[str],
+    ) -> None:
+        try:
+            results = self._engine.decide(requests)
+        except EngineError as exc:
+            self.breaker.failed()
+            log.warning("engine failed a batch of %d, rules brain instead: %s", len(todo), exc)
+            for i in todo:
+                answers[i] = Answer(None, Source.RULES, f"engine_error:{type(exc).__name__}"[:64])
+            return
+        pipe = ctx.client.pipeline(transaction=False)
+        good = 0
+        for i, result in zip(todo, results, strict=True):
+            if result.error is not None:
+                answers[i] = Answer(None, Source.RULES, result.error.split(":")[0][:64])
+                continue
+            good += 1
+            fields = {"action": str(result.action), "target": result.target,
+                      "speech": result.speech, "emotion": str(result.emotion)}  # fmt: skip
+            answers[i] = Answer(_choice(asked[i].npc, fields), Source.LLM, None)
+            if ctx.settings.response_cache_ttl_s:
+                pipe.set(ctx.keys.response_cache(digests[i]), json.dumps(fields),
+                         ex=ctx.settings.response_cache_ttl_s)  # fmt: skip
+        pipe.execute()
+        (self.breaker.succeeded if good else self.breaker.failed)()
+
+
+def _digest(model: str, system: str, prompt: str) -> str:
+    return hashlib.sha256("\x00".join((model, system, prompt)).encode()).hexdigest()[:32]
+
+
+def _choice(npc: NPC, fields: dict[str, Any]) -> RuleChoice | None:
+    """Validate a model decision against the schema and the NPC's world, once more."""
+    try:
+        action, emotion = Action(fields["action"]), Emotion(fields["emotion"])
+    except (KeyError, ValueError):
+        return None
+    if action not in get_archetype(npc.archetype).allowed_actions:
+        return None
+    seen = {e.id for e in (*npc.state.nearby_players, *npc.state.nearby_npcs)}
+    target = fields.get("target") if fields.get("target") in seen else None
+    speech = clip_speech(str(fields["speech"])) if fields.get("speech") else None
+    return RuleChoice(action, target, speech, emotion)
+
+
+BRAIN = LlmBrain()  # one per worker process (Celery forks before any engine loads)
