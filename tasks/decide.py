@@ -24,7 +24,7 @@ from npcfarm.results import release_ticks
 from npcfarm.stats import bump
 from tasks.context import WorkerContext
 from tasks.coordinate import decide_coordinated, with_surroundings
-from tasks.llm import BRAIN, Asked
+from tasks.llm import BRAIN, Asked, LlmBrain
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,7 @@ def decide_ticks(
     visitors: dict[str, Nearby] | None = None,
     brain: str = "rules",
     words: dict[str, str] | None = None,
+    llm: LlmBrain = BRAIN,
 ) -> int:
     """Decide and publish; returns how many decisions were published."""
     started = time.time()
@@ -119,7 +120,7 @@ def decide_ticks(
     preset = []
     if brain == "llm":
         visitors, words = visitors or {}, words or {}
-        preset = BRAIN.decide(ctx, [
+        preset = llm.decide(ctx, [
             Asked(npc, tick_id, player_id=visitors[npc.id].id if npc.id in visitors else None,
                   words=words.get(npc.id))
             for npc, tick_id in zip(kept_npcs, tick_ids, strict=True)
@@ -132,7 +133,7 @@ def decide_ticks(
              sum(1 for r in reasons.values() if r == reason))  # fmt: skip
     decisions = build_decisions(
         kept_ticks, kept_npcs, choices, started=started, decided=time.time(), reasons=reasons,
-        sources=sources, model=BRAIN.model or None,
+        sources=sources, model=llm.model or None,
     )  # fmt: skip
     return ctx.publisher.publish(decisions, idempotent=idempotent)
 

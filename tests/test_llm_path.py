@@ -1,0 +1,94 @@
+"""Gold and Silver decisions through a real llama.cpp engine (tiny random model), with
+the farm's fallbacks: an engine that will not load, an open circuit, a cache hit."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from models.testmodels import write_tiny_kit
+from npcfarm.domain import Source, Tick, Tier
+from npcfarm.keys import Keys
+from npcfarm.registry import save_npcs
+from npcfarm.results import read_results
+from npcfarm.settings import Settings
+from tasks.context import WorkerContext
+from tasks.decide import decide_ticks
+from tasks.llm import BRAIN, LlmBrain
+from tests.helpers import make_npc
+
+pytestmark = pytest.mark.slow
+
+
+def _catalogue(tmp: Path) -> Path:
+    kit = write_tiny_kit(tmp / "tiny")
+    path = tmp / "catalogue.toml"
+    path.write_text(f"""default_base = "tiny"
+[bases.tiny]
+path = "{kit.model}"
+n_ctx = 4096
+n_seq_max = 4
+threads = 2
+""")
+    return path
+
+
+@pytest.fixture
+def llm_settings(settings: Settings, tmp_path: Path) -> Settings:
+    return settings.model_copy(update={
+        "engine_enabled": True, "model_catalogue": _catalogue(tmp_path),
+        "engine_load_wait_s": 60.0, "data_dir": tmp_path / "data",
+        # A random model rambles inside its strings: give it room (real models stop early).
+        "engine_max_tokens": 512, "engine_time_limit_s": 120.0,
+    })  # fmt: skip
+
+
+def _ticks(ids: list[str]) -> list[Tick]:
+    return [Tick(npc_id=i, tick_id=f"t-{i}-{time.time_ns()}", tier=Tier.GOLD,
+                 enqueued_at=time.time()) for i in ids]  # fmt: skip
+
+
+def test_gold_decisions_come_from_the_model_and_validate(
+    client: redis.Redis, keys: Keys, llm_settings: Settings
+) -> None:
+    ctx = WorkerContext.build(llm_settings)
+    brain = LlmBrain()
+    save_npcs(client, keys, [make_npc("g0", archetype="vampire", player_at=3.0),
+                             make_npc("g1", archetype="human", player_at=3.0)])  # fmt: skip
+    ticks = _ticks(["g0", "g1"])
+    assert decide_ticks(ctx, ticks, idempotent=False, brain="llm", llm=brain) == 2
+    decisions = [d for _, d in read_results(client, keys, "w1")]
+    assert {d.source for d in decisions} <= {Source.LLM, Source.RULES}
+    llm = [d for d in decisions if d.source is Source.LLM]
+    assert llm, [d.reason for d in decisions]
+    assert all(d.model == "tiny" for d in llm)
+    engines = client.hgetall(keys.engines)
+    assert len(engines) == 1 and '"base": "tiny"' in next(iter(engines.values()))
+
+
+def test_an_engine_that_cannot_load_degrades_to_rules(
+    client: redis.Redis, keys: Keys, settings: Settings, tmp_path: Path
+) -> None:
+    broken = tmp_path / "catalogue.toml"
+    broken.write_text(f'default_base = "x"\n[bases.x]\npath = "{tmp_path}/missing.gguf"\n')
+    update = {"engine_enabled": True, "model_catalogue": broken, "engine_load_wait_s": 30.0}
+    ctx = WorkerContext.build(settings.model_copy(update=update))
+    brain = LlmBrain()
+    save_npcs(client, keys, [make_npc("r1")])
+    from npcfarm.registry import get_npc  # noqa: PLC0415
+    from tasks.llm import Asked  # noqa: PLC0415
+
+    answers = brain.decide(ctx, [Asked(get_npc(client, keys, "r1"), "t1")])
+    assert answers[0].choice is None and answers[0].reason == "engine_unavailable"
+
+
+def test_disabled_engine_is_said_so(client: redis.Redis, keys: Keys, settings: Settings) -> None:
+    ctx = WorkerContext.build(settings)  # the test suite runs with the engine off
+    save_npcs(client, keys, [make_npc("z")])
+    assert decide_ticks(ctx, _ticks(["z"]), idempotent=False, brain="llm") == 1
+    ((_, decision),) = read_results(client, keys, "w1")
+    assert decision.source is Source.RULES and decision.reason == "engine_off"
+    assert BRAIN.model == ""
