@@ -29,12 +29,15 @@ from npcfarm.registry import get_npc
 from npcfarm.results import latest_decision
 from npcfarm.settings import get_settings
 from ops.cli_admin import npc_app, ticks_app, world_app
+from ops.cli_models import evaluate, models_app
 
 app = typer.Typer(help="npcfarm: a worker farm that makes decisions for game NPCs.",
                   no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
 app.add_typer(npc_app, name="npc")
 app.add_typer(world_app, name="world")
 app.add_typer(ticks_app, name="ticks")
+app.add_typer(models_app, name="models")
+app.command(name="eval")(evaluate)
 console = Console()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ class FarmStatus:
     workers: dict[str, dict[str, Any]] = field(default_factory=dict)
     rejected: int = 0
     dead_letters: int = 0
+    engines: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -34,6 +36,7 @@ class FarmStatus:
             "workers": self.workers,
             "rejected_jobs": self.rejected,
             "dead_letters": self.dead_letters,
+            "engines": self.engines,
             "tiers": [
                 {
                     "tier": str(t.tier),
@@ -64,6 +67,7 @@ def gather(
         ticks_version=text(client.hget(keys.ticks_config, "version")),
         rejected=int(client.xlen(keys.rejected_jobs)),
         dead_letters=int(client.xlen(keys.dead_letters)),
+        engines={str(k): json.loads(v) for k, v in client.hgetall(keys.engines).items()},
     )
     if with_workers and app is not None:
         status.workers = live_workers(app)
@@ -98,11 +102,17 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
             f"{c.get('lost', 0):,}",
         )  # fmt: skip
     workers = ", ".join(sorted(status.workers)) or "none answering"
+    engines = "; ".join(
+        f"{where} {e.get('base')} "
+        f"(GPU layers {e.get('offloaded_layers', 0)}/{e.get('n_layers', '?')})"
+        for where, e in sorted(status.engines.items())
+    )
     footer = Text.assemble(
         ("leader ", "dim"), status.leader or "none",
         ("   ticks.toml ", "dim"), status.ticks_version or "-",
         ("   rejected jobs ", "dim"), str(status.rejected),
         ("   dead letters ", "dim"), str(status.dead_letters),
         ("\nworkers ", "dim"), workers,
+        ("\nengines ", "dim"), engines or "none loaded (rules brain only)",
     )  # fmt: skip
     return Group(table, footer)
