@@ -5,6 +5,11 @@ what stands between the model and the game: nothing reaches a `Decision` that it
 not validated, even when the grammar was on (defence in depth, and the unconstrained
 benchmark path needs it anyway).
 
+Replies are primed: the prompt ends with RESPONSE_PRIMER, so the model continues a
+decision object instead of deciding whether to write one (a 270M model often does not,
+unprimed), and the primer's tokens are prompt tokens, decoded in one batched pass
+rather than one generation step each.
+
 Field order is fixed as action, target, emotion, speech: the action is decided first,
 and when a token budget or time limit cuts generation short inside the speech string
 (the only unbounded-looking part), `salvage` closes the string and the decision still
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 from npcfarm.domain import MAX_SPEECH_CHARS, Action, Emotion, clip_speech
 
 MAX_TARGET_CHARS = 64  # the Decision.target bound
+RESPONSE_PRIMER = '{"action": "'  # the model's reply starts with this, already decoded
 FIELDS = ("action", "target", "emotion", "speech")  # the order the grammar imposes
 
 _OPEN, _QUOTE, _BACKSLASH, _CLOSE = ord("{"), ord('"'), ord("\\"), ord("}")

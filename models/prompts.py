@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from models.archetypes import Archetype
 from npcfarm.domain import NPC, Action, Emotion, Nearby
+from npcfarm.errors import ConfigError
 
 MAX_PLAYER_WORDS = 300  # characters of player text quoted into a prompt
 MAX_TURNS = 8  # recent turns quoted into a prompt
@@ -69,9 +70,7 @@ def _nearby(items: Sequence[Nearby]) -> str:
     if not items:
         return "none"
     closest = sorted(items, key=lambda n: n.distance)[:MAX_NEARBY_LISTED]
-    return ", ".join(
-        f"{n.id} at {n.distance:.0f} m{' (hostile)' if n.hostile else ''}" for n in closest
-    )
+    return ", ".join(f"{n.id} {n.distance:.0f}m{' hostile' if n.hostile else ''}" for n in closest)
 
 
 def _clock(hour: float) -> str:
@@ -90,23 +89,21 @@ def user_prompt(
     """The situation of one NPC now, with bounded, quoted player words and turns."""
     p, s = npc.personality, npc.state
     lines = [
-        f"You are {_quote(npc.name, 64)}, id {npc.id}.",
-        f"Personality (0-1): openness {p.openness:.1f}, conscientiousness "
-        f"{p.conscientiousness:.1f}, extraversion {p.extraversion:.1f}, agreeableness "
-        f"{p.agreeableness:.1f}, neuroticism {p.neuroticism:.1f}.",
-        f"Health {s.health:.0%}, hunger {s.hunger:.0%}, time {_clock(s.time_of_day)}.",
-        f"Players nearby: {_nearby(s.nearby_players)}.",
-        f"NPCs nearby: {_nearby(s.nearby_npcs)}.",
+        f"You are {_quote(npc.name, 64)} (id {npc.id}). Traits: openness {p.openness:.1f}, "
+        f"conscientiousness {p.conscientiousness:.1f}, extraversion {p.extraversion:.1f}, "
+        f"agreeableness {p.agreeableness:.1f}, neuroticism {p.neuroticism:.1f}.",
+        f"Health {s.health:.0%}, hunger {s.hunger:.0%}, {_clock(s.time_of_day)}.",
+        f"Players near: {_nearby(s.nearby_players)}. NPCs near: {_nearby(s.nearby_npcs)}.",
     ]
     if s.flags:
         lines.append(f"Flags: {', '.join(s.flags)}.")
     if recent_turns:
-        lines.append("Recent turns:")
-        lines += [f"- {_quote(t, MAX_TURN_CHARS)}" for t in recent_turns[-MAX_TURNS:]]
+        lines.append(
+            "Recent: " + " ".join(_quote(t, MAX_TURN_CHARS) for t in recent_turns[-MAX_TURNS:])
+        )
     if player_words:
         who = player_id or "a player"
         lines.append(f"{who} says: {_quote(player_words, MAX_PLAYER_WORDS)}")
-    lines.append("Your decision as one JSON object:")
     return "\n".join(lines)
 
 
@@ -156,15 +153,16 @@ _MARKERS = (
 )
 
 
-def chat_format(name: str | None, embedded_template: str | None) -> ChatFormat:
-    """The named format, or the one recognised in the model's own Jinja template."""
+def chat_format(name: str | None, embedded_template: str | None, arch: str = "") -> ChatFormat:
+    """The named format, else the one recognised in the model's own Jinja template,
+    else by architecture (some GGUF conversions of Gemma carry no template)."""
     if name is not None:
         try:
             return CHAT_FORMATS[name]
         except KeyError:
             known = ", ".join(CHAT_FORMATS)
-            raise ValueError(f"unknown chat template {name!r} (known: {known})") from None
+            raise ConfigError(f"unknown chat template {name!r} (known: {known})") from None
     for marker, family in _MARKERS:
         if embedded_template and marker in embedded_template:
             return CHAT_FORMATS[family]
-    return CHAT_FORMATS["plain"]
+    return CHAT_FORMATS["gemma" if arch.startswith("gemma") else "plain"]

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import FrameType
 
 from celery import Celery
@@ -101,6 +103,40 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+DEMO_TICKS = Path(__file__).with_name("demo_ticks.toml")  # sized for a CPU-only model
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """On a machine whose llama.cpp cannot offload, run the CPU-sized demo ticks."""
+    if "NPCFARM_TICKS_FILE" in os.environ or not settings.engine_enabled:
+        return settings
+    try:
+        from models.llm.native import supports_gpu_offload  # noqa: PLC0415
+
+        if supports_gpu_offload():
+            return settings
+    except ImportError:
+        pass  # no llama.cpp: the rules brain decides everything anyway
+    return settings.model_copy(update={"ticks_file": DEMO_TICKS})
+
+
+def prepare_model(settings: Settings, console: Console) -> None:
+    """Assemble the default model here, with a progress bar, before workers load it."""
+    if not settings.engine_enabled:
+        return
+    try:
+        from models.catalogue import engine_config, load_model_catalogue  # noqa: PLC0415
+
+        catalogue = (load_model_catalogue(settings.model_catalogue)
+                     if settings.model_catalogue else None)  # fmt: skip
+        config = engine_config(settings.data_dir, settings.engine_base, catalogue=catalogue,
+                               console=console)  # fmt: skip
+    except (ImportError, NpcFarmError, OSError) as exc:
+        console.print(f"[yellow]no language model ({exc}); the rules brain decides[/]")
+        return
+    console.print(f"[dim]model {config.base}: {config.model_path}[/]")
+
+
 def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency: int) -> None:
     from ops.dispatch import batch_publisher, publish_job  # noqa: PLC0415 - the Celery app
     from ops.ingest import Ingest  # noqa: PLC0415
@@ -109,6 +145,7 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
     from workers.app import app  # noqa: PLC0415
 
     console = Console()
+    settings = demo_settings(settings)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with redis_for(settings, console):
@@ -116,6 +153,7 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
         require(client)
         if seeded := seed_world(settings, npcs, console):
             console.print(f"seeded a demo world of {seeded:,} NPCs")
+        prepare_model(settings, console)
         argv = worker_argv(
             concurrency=concurrency, loglevel="WARNING", logfile=settings.data_dir / "worker.log"
         )

@@ -50,11 +50,12 @@ def nearest_players(npc_xy: F64, player_xy: F64, *, radius: float) -> tuple[F64,
     who = np.full(n, -1, dtype=np.intp)
     if n == 0 or len(player_xy) == 0:
         return best, who
-    cells = np.floor(npc_xy / radius).astype(np.int64)
+    cell = radius * (1 + 1e-6)  # a hair wider: pairs exactly `radius` apart stay adjacent
+    cells = np.floor(npc_xy / cell).astype(np.int64)
     keys = cells[:, 0] * 1_000_003 + cells[:, 1]
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
-    pcells = np.floor(player_xy / radius).astype(np.int64)
+    pcells = np.floor(player_xy / cell).astype(np.int64)
     for dx in (-1, 0, 1):
         for dy in (-1, 0, 1):
             wanted = (pcells[:, 0] + dx) * 1_000_003 + (pcells[:, 1] + dy)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -16,6 +16,9 @@ coords = arrays(np.float64, st.tuples(st.integers(0, 60), st.just(2)),
 
 @settings(max_examples=150, deadline=None)
 @given(npcs=coords, players=coords, radius=st.floats(1, 200))
+@example(  # exactly one radius apart in floats, but two cells apart with cell == radius
+    npcs=np.array([[1.0, 1.0]]), players=np.array([[-7.65470856e-35, 1.0]]), radius=1.0
+)
 def test_grid_matches_brute_force(npcs: np.ndarray, players: np.ndarray, radius: float) -> None:
     got, who = nearest_players(npcs, players, radius=radius)
     for i, (x, y) in enumerate(npcs):

@@ -1,0 +1,298 @@
+"""The continuous-batching loop: admission, shared prefixes, adapter groups, decoding.
+
+Each turn of `Scheduler.run` expires late or cancelled requests, admits queued ones
+into free sequence slots (copying their archetype's shared prefix, decoding it first
+if it is new), then decodes one batch: the next token of every generating sequence of
+one adapter group plus prompt chunks of newly admitted ones, and samples from it.
+
+LoRA sets apply to a whole context, so a batch never mixes adapter groups. Admission
+prefers requests of the group being decoded, so batches stay full; when several groups
+are live they take turns of up to GROUP_QUANTUM steps, so none starves.
+
+KV cells are budgeted, not discovered: a request is admitted only when its suffix plus
+its token budget fit beside what live sequences and cached prefixes hold, so a decode
+never fails for lack of room; one that could never fit ends as a context overflow.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from models.grammar import RESPONSE_PRIMER
+from models.llm.framing import Framer
+from models.llm.native import TOKEN_DATA, Batch, Context
+from models.llm.prefix import AdapterKey, Prefix, PrefixCache, PrefixKey
+from models.llm.sampler import GrammarBook, SamplingParams, SequenceSampler
+from models.llm.sequence import Live, Pending, error_result
+from models.llm.stats import EngineStats, Run
+from models.llm.types import (
+    ERROR_CANCELLED,
+    ERROR_CONTEXT_OVERFLOW,
+    ERROR_DECODE_FAILURE,
+    ERROR_INVALID_REQUEST,
+    ERROR_TIMEOUT,
+    DecisionRequest,
+    DecisionResult,
+)
+from npcfarm.errors import DecodeFailure
+
+GROUP_QUANTUM = 8  # decode steps one adapter group keeps while another group waits
+_PRIMER = RESPONSE_PRIMER.encode()
+
+
+class Scheduler:
+    """Owns the sequence slots of one context; `run` decides a list of requests."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        framer: Framer,
+        n_slots: int,
+        max_prefixes: int,
+        n_batch: int,
+        adapters: dict[str, Any],
+        groups: dict[str, AdapterKey],
+        sampling: SamplingParams,
+        constrained: bool,
+        seed: int,
+        stats: Callable[[], EngineStats],
+    ) -> None:
+        self._ctx, self._framer = ctx, framer
+        self._batch = Batch(n_batch)
+        self._prefixes = PrefixCache(range(n_slots, n_slots + max_prefixes), ctx.seq_remove)
+        self._free_slots = list(range(n_slots))[::-1]
+        self._grammars = GrammarBook(ctx.model)
+        self._scratch = np.zeros(ctx.model.n_vocab, dtype=TOKEN_DATA)
+        self._adapters, self._groups = adapters, groups
+        self._sampling, self._constrained, self._seed = sampling, constrained, seed
+        self._stats = stats
+        self._reserved = 0  # KV cells promised to live sequences
+        self._group: AdapterKey = ()
+        self._group_steps = 0
+        self.cancelled: set[str] = set()
+
+    def run(self, requests: Sequence[DecisionRequest]) -> list[DecisionResult]:
+        run = Run(time.perf_counter(), [None] * len(requests))
+        for index, request in enumerate(requests):
+            problem = _invalid(request)
+            if problem:
+                error = f"{ERROR_INVALID_REQUEST}: {problem}"
+                run.results[index] = error_result(request, error, 0.0)
+            else:
+                run.queue.append(self.pending(index, request, run.start))
+        try:
+            while run.queue or run.live:
+                self._expire(run)
+                self._admit(run)
+                if run.live:
+                    self._step(self._next_group(run), run)
+        finally:
+            for live in list(run.live.values()):
+                self._release(live, run)
+            self.cancelled.difference_update(r.request_id for r in requests)
+        return run.finished()
+
+    def pending(self, index: int, request: DecisionRequest, start: float) -> Pending:
+        seed = (self._seed * 1_000_003 + zlib.crc32(request.request_id.encode())) & 0xFFFFFFFF
+        return Pending(
+            index=index,
+            request=request,
+            group=self._groups.get(request.archetype, ()),
+            prefix_tokens=self._framer.prefix(request.system_prompt),
+            suffix=self._framer.suffix(request.prompt),
+            deadline=start + request.time_limit_s,
+            seed=seed,
+        )
+
+    def clear_prefixes(self) -> None:
+        self._prefixes.clear()
+
+    def close(self) -> None:
+        self._grammars.close()
+        self._batch.close()
+
+    def _expire(self, run: Run) -> None:
+        now = time.perf_counter()
+        for job in list(run.queue):
+            reason = ERROR_CANCELLED if job.request.request_id in self.cancelled else None
+            reason = reason or (ERROR_TIMEOUT if now > job.deadline else None)
+            if reason:
+                run.queue.remove(job)
+                run.results[job.index] = error_result(job.request, reason, now - run.start)
+        for live in list(run.live.values()):
+            if live.request.request_id in self.cancelled:
+                self._end(live, run, ERROR_CANCELLED)
+            elif now > live.job.deadline:
+                self._end(live, run, ERROR_TIMEOUT, f"{live.request.time_limit_s:g} s")
+
+    def _admit(self, run: Run) -> None:
+        while run.queue and self._free_slots:
+            job = next((j for j in run.queue if j.group == self._group), run.queue[0])
+            key: PrefixKey = (job.request.archetype, job.group, job.request.system_prompt)
+            total = job.cells + len(job.prefix_tokens)
+            if total > self._ctx.n_ctx or not (run.live or self._fits(job, key)):
+                run.queue.remove(job)
+                detail = f"{total} tokens (prompt + max_tokens) > n_ctx {self._ctx.n_ctx}"
+                run.results[job.index] = error_result(
+                    job.request, f"{ERROR_CONTEXT_OVERFLOW}: {detail}", 0.0, total
+                )
+                continue
+            if not self._fits(job, key):
+                return  # wait for live sequences to end and give their cells back
+            run.queue.remove(job)
+            try:
+                self._start(job, run)
+            except DecodeFailure as exc:
+                seconds = time.perf_counter() - run.start
+                error = f"{ERROR_DECODE_FAILURE}: {exc}"
+                run.results[job.index] = error_result(job.request, error, seconds)
+
+    def _fits(self, job: Pending, key: PrefixKey) -> bool:
+        """Whether `job` fits the KV cells left, after evicting idle prefixes if need be."""
+        need = job.cells + (0 if self._prefixes.get(key) else len(job.prefix_tokens))
+        free = self._ctx.n_ctx - self._reserved - self._prefixes.cells
+        return need <= free or self._prefixes.evict_idle(cells=need - free, keep=key)
+
+    def prefix_for(self, job: Pending) -> tuple[Prefix | None, int]:
+        """The shared prefix of `job` (decoded now if new) and the tokens it reuses."""
+        if not job.prefix_tokens:
+            return None, 0
+        key: PrefixKey = (job.request.archetype, job.group, job.request.system_prompt)
+        prefix = self._prefixes.get(key)
+        if prefix is not None:
+            self._stats().prefix_hits += 1
+            self._prefixes.touch(prefix)
+            return prefix, len(prefix.tokens)
+        prefix = self._prefixes.add(key, job.prefix_tokens)
+        if prefix is None:
+            return None, 0  # every prefix slot is in use: decode it privately
+        self._stats().prefix_misses += 1
+        try:
+            self._use_adapters(job.group)
+            for at in range(0, len(prefix.tokens), self._batch.capacity):
+                self._batch.clear()
+                for pos, token in enumerate(prefix.tokens[at : at + self._batch.capacity], at):
+                    self._batch.add(token, pos, prefix.seq_id, False)
+                self._decode()
+        except DecodeFailure:
+            self._prefixes.remove(prefix)
+            raise
+        self._stats().prompt_tokens_evaluated += len(prefix.tokens)
+        return prefix, 0
+
+    def _start(self, job: Pending, run: Run) -> None:
+        prefix, reused = self.prefix_for(job)
+        seq_id = self._free_slots.pop()
+        if prefix is not None:
+            self._ctx.seq_copy(prefix.seq_id, seq_id)
+            prefix.users += 1
+            pending, pos, reserved = list(job.suffix), len(prefix.tokens), job.cells
+        else:
+            pending, pos = list(job.prefix_tokens) + job.suffix, 0
+            reserved = job.cells + len(job.prefix_tokens)
+        allowed = job.request.allowed_actions
+        sampler = SequenceSampler(
+            self._ctx,
+            params=self._sampling,
+            seed=job.seed,
+            grammar=self._grammars.new_sampler(allowed) if self._constrained else None,
+            scratch=self._scratch,
+            stats=self._stats().sampler,
+        )
+        sampler.advance(self._framer.primer)
+        self._reserved += reserved
+        live = Live(job, seq_id, prefix, reused, sampler, pos, pending, reserved)
+        live.prime(_PRIMER)
+        run.live[seq_id] = live
+
+    def _next_group(self, run: Run) -> AdapterKey:
+        groups = sorted({live.job.group for live in run.live.values()})
+        if self._group in groups and (len(groups) == 1 or self._group_steps < GROUP_QUANTUM):
+            self._group_steps += 1
+            return self._group
+        later = [g for g in groups if g > self._group]
+        self._group, self._group_steps = (later or groups)[0], 1
+        return self._group
+
+    def _fill(self, members: list[Live]) -> list[tuple[Live, int]]:
+        """Put each member's next token or prompt chunk in the batch; returns outputs."""
+        batch, outputs = self._batch, []
+        batch.clear()
+        for live in members:
+            if not live.pending and live.last_token is not None:
+                outputs.append((live, batch.add(live.last_token, live.pos, live.seq_id, True)))
+                live.pos, live.last_token = live.pos + 1, None
+        for live in members:
+            room = batch.capacity - batch.n
+            if live.pending and room > 0:
+                chunk, live.pending = live.pending[:room], live.pending[room:]
+                for k, token in enumerate(chunk, 1):
+                    wants_logits = not live.pending and k == len(chunk)
+                    index = batch.add(token, live.pos, live.seq_id, wants_logits)
+                    live.pos += 1
+                if not live.pending:
+                    outputs.append((live, index))
+                self._stats().prompt_tokens_evaluated += len(chunk)
+        return outputs
+
+    def _step(self, group: AdapterKey, run: Run) -> None:
+        members = [live for live in run.live.values() if live.job.group == group]
+        outputs = self._fill(members)
+        try:
+            self._use_adapters(group)
+            self._decode()
+        except DecodeFailure as exc:
+            for live in members:
+                self._end(live, run, ERROR_DECODE_FAILURE, str(exc))
+            return
+        model = self._ctx.model
+        for live, index in outputs:
+            try:
+                token = live.sampler.choose(index)
+            except DecodeFailure as exc:
+                self._end(live, run, ERROR_DECODE_FAILURE, str(exc))
+                continue
+            reason = live.accept(token, model.piece(token), model.is_eog(token))
+            if reason is not None:
+                self._end(live, run, reason)
+
+    def _decode(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._ctx.decode(self._batch)
+        finally:
+            self._stats().count_decode(self._batch.n, time.perf_counter() - started)
+
+    def _use_adapters(self, group: AdapterKey) -> None:
+        started = time.perf_counter()
+        if self._ctx.set_adapters([(self._adapters[path], scale) for path, scale in group]):
+            self._stats().adapter_switch_seconds.append(time.perf_counter() - started)
+
+    def _end(self, live: Live, run: Run, reason: str, detail: str = "") -> None:
+        run.results[live.job.index] = live.result(reason, time.perf_counter() - run.start, detail)
+        self._release(live, run)
+
+    def _release(self, live: Live, run: Run) -> None:
+        run.live.pop(live.seq_id, None)
+        self._ctx.seq_remove(live.seq_id)
+        live.sampler.close()
+        self._free_slots.append(live.seq_id)
+        self._reserved -= live.reserved
+        if live.prefix is not None:
+            live.prefix.users -= 1
+
+
+def _invalid(request: DecisionRequest) -> str | None:
+    if not request.allowed_actions:
+        return "allowed_actions is empty"
+    if request.max_tokens < 1:
+        return "max_tokens must be at least 1"
+    if not request.time_limit_s > 0:
+        return "time_limit_s must be positive"
+    return None
