@@ -27,6 +27,7 @@ max_prefixes=8, n_batch=512, flash_attn=None)`:
   cached archetype prefixes (unified KV);
 - `decide(requests)` batches continuously and serialises concurrent callers;
   `cancel(request_id)` may be called from any thread; `warm_up()` once per process;
+  `reset_prefixes()` forgets cached prefixes (after editing system prompts);
 - `offload` -> {gpu_supported, n_gpu_layers, n_layers, offloaded_layers};
 - `stats` counts decodes, prompt tokens evaluated, prefix hits, grammar tiers and
   adapter switch times; `close()` frees everything (also a context manager).
