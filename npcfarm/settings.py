@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     engine_enabled: bool = True  # load a model in each worker process serving Gold/Silver
     engine_base: str | None = None  # base model from models/catalogue.toml; None: its default
     model_catalogue: Path | None = None  # another catalogue TOML (tests, production bases)
-    engine_time_limit_s: float = Field(5.0, gt=0)  # per decision; slower ones fall back
+    engine_time_limit_s: float = Field(15.0, gt=0)  # per decision; slower ones fall back
     engine_max_tokens: int = Field(96, ge=16, le=1024)  # per decision
     engine_load_wait_s: float = Field(30.0, ge=0)  # a fresh worker's first task waits this long
     engine_breaker_threshold: int = Field(3, ge=1)  # consecutive failed batches to open

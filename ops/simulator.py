@@ -23,7 +23,7 @@ from npcfarm.redisconn import entries
 
 WALK_M_S = 1.6  # player walking speed
 NPC_STEP_M = 3.0  # how far an NPC moves per movement decision
-TALK_EVERY_S = 2.0  # a player somewhere speaks to an NPC this often (on average)
+TALK_EVERY_S = 6.0  # a player somewhere speaks to an NPC this often (on average)
 LINES = (
     "Good evening. Have you seen anything strange tonight?",
     "I need supplies. What do you have?",

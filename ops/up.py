@@ -120,10 +120,10 @@ def demo_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"ticks_file": DEMO_TICKS})
 
 
-def prepare_model(settings: Settings, console: Console) -> None:
+def prepare_model(settings: Settings, console: Console) -> bool:
     """Assemble the default model here, with a progress bar, before workers load it."""
     if not settings.engine_enabled:
-        return
+        return False
     try:
         from models.catalogue import engine_config, load_model_catalogue  # noqa: PLC0415
 
@@ -133,8 +133,9 @@ def prepare_model(settings: Settings, console: Console) -> None:
                                console=console)  # fmt: skip
     except (ImportError, NpcFarmError, OSError) as exc:
         console.print(f"[yellow]no language model ({exc}); the rules brain decides[/]")
-        return
+        return False
     console.print(f"[dim]model {config.base}: {config.model_path}[/]")
+    return True
 
 
 def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency: int) -> None:
@@ -153,13 +154,23 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
         require(client)
         if seeded := seed_world(settings, npcs, console):
             console.print(f"seeded a demo world of {seeded:,} NPCs")
-        prepare_model(settings, console)
-        argv = worker_argv(
-            concurrency=concurrency, loglevel="WARNING", logfile=settings.data_dir / "worker.log"
-        )
-        worker = spawn_worker(argv, redis_url=settings.resolved_redis_url)
-        console.print("[dim]waiting for the worker…[/]")
-        _wait_for_worker(app, worker)
+        llm = prepare_model(settings, console)
+        log_to = settings.data_dir / "worker.log"
+        url = settings.resolved_redis_url
+        if llm:  # a Gold lane with the model, a bulk lane with rules: neither starves the other
+            workers = [
+                spawn_worker(worker_argv(queues="gold", concurrency=1, loglevel="WARNING",
+                                         hostname="gold@%h", logfile=log_to), redis_url=url),
+                spawn_worker(worker_argv(queues="silver,bronze", concurrency=concurrency,
+                                         loglevel="WARNING", hostname="bulk@%h", logfile=log_to),
+                             redis_url=url, env={"NPCFARM_ENGINE_ENABLED": "false"}),
+            ]  # fmt: skip
+        else:
+            workers = [spawn_worker(worker_argv(concurrency=concurrency, loglevel="WARNING",
+                                                logfile=log_to), redis_url=url)]  # fmt: skip
+        console.print("[dim]waiting for the workers…[/]")
+        for worker in workers:
+            _wait_for_worker(app, worker)
         scheduler = Scheduler(client, keys, settings, publish=batch_publisher(app))
         scheduler.start(handle_signals=True)
         ingest = Ingest(client, keys, publish_job=lambda job: publish_job(app, job),
@@ -181,8 +192,9 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
         deadline = time.monotonic() + duration if duration else None
 
         def running() -> bool:
-            if worker.poll() is not None:
-                raise NpcFarmError(f"the worker exited ({worker.returncode}); see worker.log")
+            for worker in workers:
+                if worker.poll() is not None:
+                    raise NpcFarmError(f"a worker exited ({worker.returncode}); see worker.log")
             return deadline is None or time.monotonic() < deadline
 
         try:
@@ -194,5 +206,6 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
             for thread in loops:
                 thread.join(timeout=5)
             scheduler.stop()
-            stop_worker(worker)
+            for worker in workers:
+                stop_worker(worker)
         console.print(render(gather(client, keys, None), title="npcfarm — final"))
