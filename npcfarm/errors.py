@@ -6,6 +6,8 @@ timeouts) differently from `InvalidInput` (never retried, dead-lettered or repor
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class NpcFarmError(Exception):
     """Base of every error the farm raises on purpose."""
@@ -57,3 +59,10 @@ class DecodeFailure(EngineError):
 
 class EngineTimeout(EngineError, TransientError):
     """A decision ran past its time limit; the next tick may well succeed."""
+
+
+def first_problem(exc: ValidationError, *, subject: str) -> str:
+    """A validation failure as one readable line: `field.path: message`."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or subject
+    return f"{where}: {first['msg']}"

@@ -12,7 +12,7 @@ import redis
 from pydantic import ValidationError
 
 from npcfarm.domain import NPC
-from npcfarm.errors import InvalidInput, UnknownNPC
+from npcfarm.errors import InvalidInput, UnknownNPC, first_problem
 from npcfarm.keys import Keys
 
 
@@ -81,6 +81,4 @@ def parse_npc(data: object) -> NPC:
     try:
         return NPC.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "record"
-        raise InvalidInput(f"{where}: {first['msg']}") from exc
+        raise InvalidInput(first_problem(exc, subject="record")) from exc

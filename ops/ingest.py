@@ -21,6 +21,7 @@ import redis
 from pydantic import ValidationError
 
 from npcfarm.domain import Job, Tier
+from npcfarm.errors import first_problem
 from npcfarm.events import (
     EVENTS,
     MAX_EVENT_BYTES,
@@ -156,9 +157,7 @@ class Ingest:
         try:
             return EVENTS.validate_python(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "event"
-            raise ValueError(f"{where}: {first['msg']}") from exc
+            raise ValueError(first_problem(exc, subject="event")) from exc
 
     def _split_unknown(
         self, parsed: list[tuple[str, BridgeEvent, str]]

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from models.archetypes import archetype_names
 from models.rules import RuleChoice
 from npcfarm.domain import NPC, Decision, Job, Nearby, Source, Tick, TickBatch, Timings
-from npcfarm.errors import InvalidInput
+from npcfarm.errors import InvalidInput, first_problem
 from npcfarm.registry import load_npcs
 from npcfarm.results import release_ticks
 from npcfarm.stats import bump
@@ -39,9 +39,8 @@ def parse_message(model: type[M], payload: Any) -> M:
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "message"
-        raise InvalidInput(f"malformed {model.__name__}: {where}: {first['msg']}") from exc
+        problem = first_problem(exc, subject="message")
+        raise InvalidInput(f"malformed {model.__name__}: {problem}") from exc
 
 
 def reject(ctx: WorkerContext, kind: str, payload: Any, reason: str) -> None:
