@@ -30,6 +30,8 @@ from npcfarm.settings import get_settings
 from ops.embedded_redis import EmbeddedRedis
 
 console = Console()
+# Rules-path benchmarks measure the farm, not a language model loading in every worker.
+RULES_ONLY = {"NPCFARM_ENGINE_ENABLED": "false"}
 SEED_CHUNK = 2_000  # NPC records per pipelined write
 
 

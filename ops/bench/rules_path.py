@@ -28,7 +28,7 @@ from npcfarm.registry import save_npcs
 from npcfarm.results import read_results
 from npcfarm.settings import get_settings
 from npcfarm.stats import percentile
-from ops.bench.harness import console, private_redis, seed, wait_until, write_report
+from ops.bench.harness import RULES_ONLY, console, private_redis, seed, wait_until, write_report
 from schedules.config import parse_ticks
 from schedules.placement import make_due_now, place_npcs
 
@@ -228,11 +228,12 @@ def main() -> None:
             spawn_worker(worker_argv(queues="gold", concurrency=args.gold_concurrency,
                                      pool=args.gold_pool, loglevel="WARNING",
                                      hostname="gold@%h", include=include,
-                                     logfile=Path(tmp) / "gold.log"), redis_url=url),
+                                     logfile=Path(tmp) / "gold.log"), redis_url=url,
+                         env=RULES_ONLY),
             spawn_worker(worker_argv(queues="silver,bronze", concurrency=2,
                                      loglevel="WARNING", hostname="bulk@%h", include=include,
                                      logfile=Path(tmp) / "bulk.log"), redis_url=url,
-                         nice=args.bulk_nice),
+                         env=RULES_ONLY, nice=args.bulk_nice),
         ]  # fmt: skip
         try:
             wait_until(lambda: len(bench.app.control.ping(timeout=0.5) or []), 2, timeout=60,

@@ -29,7 +29,7 @@ from npcfarm.registry import save_npcs
 from npcfarm.results import read_results
 from npcfarm.settings import get_settings
 from npcfarm.stats import percentile
-from ops.bench.harness import console, private_redis, seed, wait_until, write_report
+from ops.bench.harness import RULES_ONLY, console, private_redis, seed, wait_until, write_report
 from schedules.config import parse_ticks
 from schedules.placement import place_npcs
 from schedules.tiers import BRONZE, TierPolicy, TierState, assign, nearest_players
@@ -132,7 +132,7 @@ def interactions(count: int, tmp: Path) -> dict[str, Any]:
     seed(client, keys, crowd, len(crowd), "seeding a live world")
     place_npcs(client, keys, crowd, config)
     argv = worker_argv(concurrency=2, loglevel="WARNING", logfile=tmp / "worker.log")
-    worker = spawn_worker(argv, redis_url=settings.resolved_redis_url)
+    worker = spawn_worker(argv, redis_url=settings.resolved_redis_url, env=RULES_ONLY)
     sched = Scheduler(client, keys, settings, publish=batch_publisher(app))
     service = Ingest(client, keys, publish_job=lambda job: publish_job(app, job), consumer="b")
     service.ensure_group()
