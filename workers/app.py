@@ -22,10 +22,16 @@ app = Celery("npcfarm", include=["tasks.ticks"])
 app.config_from_object("celeryconfig")
 
 
+MODEL_QUEUES = {"gold", "silver"}  # tiers whose brain may be the language model
+
+
 @worker_process_init.connect
 def _fresh_process(**_: Any) -> None:
     context.reset()  # sockets must not be shared with the parent after fork
-    BRAIN.start_loading(context.get())  # a background thread: the 4 s limit never applies
+    # Warm the model up in a background thread (the 4 s limit never applies) where Gold or
+    # Silver is served; a Bronze-only worker loads one only if a job ever asks for it.
+    if MODEL_QUEUES & set(app.amqp.queues.consume_from or ()):
+        BRAIN.start_loading(context.get())
 
 
 @worker_ready.connect
