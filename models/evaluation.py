@@ -26,7 +26,6 @@ from models.archetypes import Archetype, default_catalogue
 from models.llm.types import DecisionRequest, DecisionResult
 from models.prompts import system_prompt, user_prompt
 from models.scenarios import PLAYER_ID, persona_problems, script
-from npcfarm.domain import Decision, Source, Tier, Timings
 
 RECENT_TURNS = 4  # earlier lines of the same NPC quoted back into its prompt
 
@@ -106,26 +105,7 @@ def _valid(result: DecisionResult, archetype: Archetype) -> bool:
     if result.action is None or result.emotion is None:
         return False
     try:
-        Decision(
-            npc_id="eval",
-            world="eval",
-            tick_id=result.request_id,
-            tier=Tier.GOLD,
-            action=result.action,
-            target=result.target,
-            speech=result.speech,
-            emotion=result.emotion,
-            source=Source.LLM,
-            timings=Timings(
-                enqueued_at=0,
-                started_at=0,
-                decided_at=0,
-                published_at=0,
-                queue_ms=0,
-                decide_ms=0,
-                latency_ms=0,
-            ),
-        )
+        result.as_decision(npc_id="eval", world="eval")
     except ValidationError:
         return False
     return result.action in archetype.allowed_actions

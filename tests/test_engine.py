@@ -15,7 +15,7 @@ import pytest
 
 from models.llm import DecisionRequest, DecisionResult, Engine, SamplingParams
 from models.testmodels import TinyKit, write_tiny_kit
-from npcfarm.domain import MAX_SPEECH_CHARS, Action, Decision, Emotion, Source, Tier, Timings
+from npcfarm.domain import MAX_SPEECH_CHARS, Action, Emotion
 
 GREEDY = SamplingParams(temperature=0.0)
 ALLOWED = (Action.IDLE, Action.SPEAK, Action.FLEE, Action.ATTACK)
@@ -161,26 +161,7 @@ def test_every_output_validates(kit: TinyKit) -> None:
         assert res.action in req.allowed_actions
         assert isinstance(res.emotion, Emotion)
         assert res.speech is None or 0 < len(res.speech) <= MAX_SPEECH_CHARS
-        Decision(  # the domain's own validation accepts it as it stands
-            npc_id="n1",
-            world="w",
-            tick_id=res.request_id,
-            tier=Tier.GOLD,
-            action=res.action,
-            target=res.target,
-            speech=res.speech,
-            emotion=res.emotion,
-            source=Source.LLM,
-            timings=Timings(
-                enqueued_at=0,
-                started_at=0,
-                decided_at=0,
-                published_at=0,
-                queue_ms=0,
-                decide_ms=0,
-                latency_ms=0,
-            ),
-        )
+        res.as_decision(npc_id="n1", world="w")  # the domain's own validation accepts it
     assert eng.stats.sampler.full_vocab > 0  # a random model exercises every grammar tier
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from npcfarm.domain import Action, Emotion
+from npcfarm.domain import Action, Decision, Emotion, Source, Tier, Timings
 
 ERROR_CONTEXT_OVERFLOW = "context_overflow"  # prompt + budget can never fit the context
 ERROR_DECODE_FAILURE = "decode_failure"  # llama_decode (or the grammar) failed mid-way
@@ -64,3 +64,14 @@ class DecisionResult:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def as_decision(self, *, npc_id: str, world: str, tier: Tier = Tier.GOLD) -> Decision:
+        """The result as a domain `Decision` (raises pydantic's ValidationError if it
+        would not pass the published schema); timings are left at zero."""
+        zero = Timings(enqueued_at=0, started_at=0, decided_at=0, published_at=0,
+                       queue_ms=0, decide_ms=0, latency_ms=0)  # fmt: skip
+        return Decision(
+            npc_id=npc_id, world=world, tick_id=self.request_id, tier=tier,
+            action=self.action, target=self.target, speech=self.speech,
+            emotion=self.emotion, source=Source.LLM, timings=zero,
+        )  # fmt: skip
