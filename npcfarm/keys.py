@@ -187,6 +187,33 @@ class Keys:
         """HASH: "host:pid" -> JSON of a loaded engine (base, GPU offload, load time)."""
         return f"{self.prefix}:engines"
 
+    # -- memory ---------------------------------------------------------------
+    def memory(self, npc_id: str) -> str:
+        """HASH: an NPC's hot memory: `v` (version), `turns`, `rel`, `quest`, `session`,
+        `seen` (recent event ids, for idempotent updates); JSON values, each size-capped."""
+        return f"{self.prefix}:mem:{npc_id}"
+
+    def recall(self, npc_id: str) -> str:
+        """HASH with TTL (the nearline window): `summaries`, `facts`, `mood` as JSON lists."""
+        return f"{self.prefix}:recall:{npc_id}"
+
+    @property
+    def conversations(self) -> str:
+        """ZSET: npc id -> epoch s of its open conversation's last turn (ended when idle)."""
+        return f"{self.prefix}:conversations"
+
+    # -- archive --------------------------------------------------------------
+    @property
+    def archive(self) -> str:
+        """STREAM: events for the archive (fields `id`, `kind`, `npc`, `ts`, `d`); group
+        `archiver`; entries are trimmed once every archiver acknowledged them."""
+        return f"{self.prefix}:archive"
+
+    @property
+    def archive_stats(self) -> str:
+        """HASH: archiver counters (archived, duplicates, batches, failures)."""
+        return f"{self.prefix}:stats:archive"
+
     # -- operations -----------------------------------------------------------
     @property
     def audit(self) -> str:

@@ -22,7 +22,7 @@ from pydantic_settings import (
 
 from npcfarm.errors import ConfigError
 
-SECRET_FIELDS = ("redis_url", "flower_password")  # never read from the TOML file
+SECRET_FIELDS = ("redis_url", "archive_url", "flower_password")  # never read from the TOML file
 PACKAGED_TICKS = Path(__file__).resolve().parent.parent / "schedules" / "ticks.toml"
 
 
@@ -78,6 +78,22 @@ class Settings(BaseSettings):
     engine_breaker_cooldown_s: float = Field(30.0, gt=0)  # before a probe batch
     response_cache_ttl_s: int = Field(60, ge=0)  # repeat identical prompts from cache; 0: off
 
+    # Memory (Redis): hot turns and cards, the 30-day nearline window.
+    memory_turns: int = Field(20, ge=12, le=20)  # recent turns kept per NPC
+    memory_card_bytes: int = Field(2_048, ge=256, le=2_048)  # per card (relationship, quest)
+    memory_facts: int = Field(10, ge=5, le=10)  # salient facts kept per NPC
+    memory_summaries: int = Field(12, ge=1, le=50)  # session summaries kept per NPC
+    memory_window_days: float = Field(30.0, gt=0, le=365)  # nearline expiry
+    conversation_gap_s: float = Field(60.0, gt=0)  # silence that ends a conversation
+    memory_prompt_chars: int = Field(1_200, ge=0)  # memory text in a Gold prompt (~300 tokens)
+
+    # Archive: PostgreSQL in production; None means SQLite under data_dir (embedded run).
+    archive_url: str | None = None
+    archive_tiers: list[str] = ["gold", "silver"]  # whose decisions are archived
+    archive_stream_max: int = Field(2_000_000, ge=10_000)  # Redis safety cap on the backlog
+    archive_batch: int = Field(100, ge=1, le=1_000)  # events per transaction
+    archive_wait_ms: int = Field(100, ge=1, le=10_000)  # longest a partial batch waits
+
     # Flower.
     flower_address: str = "127.0.0.1"
     flower_port: int = 5555
@@ -91,6 +107,13 @@ class Settings(BaseSettings):
     def _known_scheme(cls, url: str | None) -> str | None:
         if url is not None and not url.startswith(("redis://", "rediss://")):
             raise ValueError("must start with redis:// or rediss:// (TLS)")
+        return url
+
+    @field_validator("archive_url")
+    @classmethod
+    def _known_database(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("postgresql", "sqlite")):
+            raise ValueError("must be a postgresql+psycopg:// or sqlite:/// URL")
         return url
 
     @classmethod
@@ -120,6 +143,11 @@ class Settings(BaseSettings):
     def resolved_redis_url(self) -> str:
         """The URL every client uses: the configured one, or the embedded server's."""
         return self.redis_url or f"redis://127.0.0.1:{self.embedded_redis_port}/0"
+
+    @property
+    def resolved_archive_url(self) -> str:
+        """The archive's SQLAlchemy URL: the configured one, or SQLite under data_dir."""
+        return self.archive_url or f"sqlite:///{(self.data_dir / 'archive.db').resolve()}"
 
 
 @lru_cache(maxsize=1)
