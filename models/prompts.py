@@ -24,6 +24,7 @@ MAX_PLAYER_WORDS = 300  # characters of player text quoted into a prompt
 MAX_TURNS = 8  # recent turns quoted into a prompt
 MAX_TURN_CHARS = 160  # characters per quoted turn
 MAX_NEARBY_LISTED = 6  # nearby entities listed per kind
+MAX_MEMORY_LINES, MAX_MEMORY_LINE = 8, 700  # memory lines quoted, characters each
 
 DEFAULT_SYSTEM_TEMPLATE = (
     "You are a {archetype} in a dark fantasy game. Your voice: {voice}\n"
@@ -85,8 +86,12 @@ def user_prompt(
     player_id: str | None = None,
     player_words: str | None = None,
     recent_turns: Sequence[str] = (),
+    memory: Sequence[str] = (),
 ) -> str:
-    """The situation of one NPC now, with bounded, quoted player words and turns."""
+    """The situation of one NPC now, with bounded, quoted player words and turns.
+
+    `memory` lines (relationship, retrieved memories, quests) were written by the farm,
+    within the tier's budget; turns hold players' words, so they are quoted as data."""
     p, s = npc.personality, npc.state
     lines = [
         f"You are {_quote(npc.name, 64)} (id {npc.id}). Traits: openness {p.openness:.1f}, "
@@ -97,6 +102,7 @@ def user_prompt(
     ]
     if s.flags:
         lines.append(f"Flags: {', '.join(s.flags)}.")
+    lines.extend(" ".join(m.split())[:MAX_MEMORY_LINE] for m in memory[:MAX_MEMORY_LINES])
     if recent_turns:
         lines.append(
             "Recent: " + " ".join(_quote(t, MAX_TURN_CHARS) for t in recent_turns[-MAX_TURNS:])

@@ -227,6 +227,6 @@ class Job(_Closed):
     enqueued_at: float
     origin: Literal["cli", "interaction"] = "cli"
     player_id: NpcId | None = None
-    kind: Literal["talk", "attack", "trade", "gift"] | None = None  # what the player did
+    kind: Literal["talk", "attack", "trade", "gift", "help"] | None = None  # what the player did
     brain: Literal["rules", "llm"] = "llm"  # a player is answered by the best brain there is
     text: Annotated[str, Field(max_length=500)] | None = None  # player words, data only

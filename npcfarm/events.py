@@ -71,7 +71,7 @@ class InteractionEvent(_Event):
     type: Literal["interaction"]
     npc_id: NpcId
     player_id: PlayerId
-    kind: Literal["talk", "attack", "trade", "gift"]
+    kind: Literal["talk", "attack", "trade", "gift", "help"]  # help: healed or rescued it
     text: Annotated[str, Field(max_length=MAX_PLAYER_TEXT)] | None = None
 
     @field_validator("text")

@@ -85,7 +85,8 @@ class Settings(BaseSettings):
     memory_summaries: int = Field(12, ge=1, le=50)  # session summaries kept per NPC
     memory_window_days: float = Field(30.0, gt=0, le=365)  # nearline expiry
     conversation_gap_s: float = Field(60.0, gt=0)  # silence that ends a conversation
-    memory_prompt_chars: int = Field(1_200, ge=0)  # memory text in a Gold prompt (~300 tokens)
+    # Memory in a decision prompt, in tokens per tier (about 4 characters each).
+    memory_prompt_tokens: dict[str, int] = {"gold": 300, "silver": 100, "bronze": 0}
 
     # Archive: PostgreSQL in production; None means SQLite under data_dir (embedded run).
     archive_url: str | None = None

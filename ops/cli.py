@@ -91,7 +91,7 @@ def worker(
 @app.command()
 def scheduler() -> None:
     """Run a scheduler (the leader sweeps; any other is a hot standby)."""
-    from ops.dispatch import batch_publisher  # noqa: PLC0415
+    from ops.dispatch import batch_publisher, summary_publisher  # noqa: PLC0415
     from schedules.scheduler import Scheduler  # noqa: PLC0415
     from workers.app import app as celery_app  # noqa: PLC0415
 
@@ -99,7 +99,8 @@ def scheduler() -> None:
     settings = get_settings()
     client = connect(settings)
     require(client)
-    sched = Scheduler(client, keys_for(settings), settings, publish=batch_publisher(celery_app))
+    sched = Scheduler(client, keys_for(settings), settings, publish=batch_publisher(celery_app),
+                      publish_summary=summary_publisher(celery_app))  # fmt: skip
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -214,6 +215,7 @@ def ingest(
     consumer: Annotated[str | None, typer.Option(help="Consumer name (default: host:pid).")] = None,
 ) -> None:
     """Apply bridge events from the inbox (run several: they share a consumer group)."""
+    from npcfarm.memory.store import MemoryStore  # noqa: PLC0415
     from ops.dispatch import publish_job  # noqa: PLC0415
     from ops.ingest import Ingest  # noqa: PLC0415
     from workers.app import app as celery_app  # noqa: PLC0415
@@ -222,9 +224,11 @@ def ingest(
     settings = get_settings()
     client = connect(settings)
     require(client)
-    service = Ingest(client, keys_for(settings),
+    keys = keys_for(settings)
+    service = Ingest(client, keys,
                      publish_job=lambda job: publish_job(celery_app, job),
-                     consumer=consumer or f"{socket.gethostname()}:{os.getpid()}")  # fmt: skip
+                     consumer=consumer or f"{socket.gethostname()}:{os.getpid()}",
+                     memory=MemoryStore.from_settings(client, keys, settings))  # fmt: skip
     service.ensure_group()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

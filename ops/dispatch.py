@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from celery import Celery
 
-from npcfarm.domain import Job, TickBatch
+from npcfarm.domain import Job, TickBatch, Tier
 from schedules.sweep import PublishBatch
-from tasks.ticks import JOB_TASK, TICKS_TASK
+from tasks.ticks import JOB_TASK, SUMMARY_TASK, TICKS_TASK
 
 
 def batch_publisher(app: Celery) -> PublishBatch:
@@ -19,6 +21,16 @@ def batch_publisher(app: Celery) -> PublishBatch:
             queue=str(batch.tier),
             routing_key=str(batch.tier),
         )
+
+    return publish
+
+
+def summary_publisher(app: Celery) -> Callable[[str], None]:
+    """Summary jobs for the scheduler: Bronze queue, behind every decision."""
+
+    def publish(npc_id: str) -> None:
+        app.send_task(SUMMARY_TASK, args=[{"npc_id": npc_id}], queue=str(Tier.BRONZE),
+                      routing_key=str(Tier.BRONZE))  # fmt: skip
 
     return publish
 

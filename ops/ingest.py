@@ -20,6 +20,7 @@ from typing import Any, cast
 import redis
 from pydantic import ValidationError
 
+from npcfarm import archive
 from npcfarm.domain import Job, Tier
 from npcfarm.errors import first_problem
 from npcfarm.events import (
@@ -33,6 +34,8 @@ from npcfarm.events import (
     QuestFlagEvent,
 )
 from npcfarm.keys import Keys
+from npcfarm.memory.remember import remember_interaction, remember_quest
+from npcfarm.memory.store import MemoryStore
 from npcfarm.redisconn import entries
 from npcfarm.registry import load_npcs, save_npcs
 
@@ -44,7 +47,7 @@ CLAIM_IDLE_MS = 30_000  # entries pending this long in a dead consumer are taken
 APPLIED_TTL_S = 86_400  # how long an interaction's event id is remembered
 TRIM_EVERY_S = 5.0  # how often processed inbox entries are trimmed away
 RETRY_S = 2.0  # pause after a Redis connection error
-RELATIONSHIP_DELTA = {"talk": 0.02, "trade": 0.05, "gift": 0.15, "attack": -0.3}
+RELATIONSHIP_DELTA = {"talk": 0.02, "trade": 0.05, "gift": 0.15, "help": 0.25, "attack": -0.3}
 
 # KEYS: applied(event), relationships(npc), bonded; ARGV: ttl, player, delta, threshold, npc
 _RELATE = """
@@ -83,7 +86,9 @@ class Ingest:
         bond_threshold: float = 0.5,
         count: int = 500,
         claim_idle_ms: int = CLAIM_IDLE_MS,
+        memory: MemoryStore | None = None,
     ) -> None:
+        self._memory = memory or MemoryStore(client, keys)
         self._client = client
         self._keys = keys
         self._publish_job = publish_job
@@ -191,6 +196,8 @@ class Ingest:
             elif isinstance(event, PlayerLeftEvent):
                 pipe.hdel(self._keys.players(event.world), event.player_id)
             elif isinstance(event, QuestFlagEvent):
+                remember_quest(self._memory, event.npc_id, event_id=event.event_id,
+                               flag=event.flag, active=event.set)  # fmt: skip
                 flags = self._keys.quests(event.npc_id)
                 if event.set:
                     pipe.sadd(flags, event.flag)
@@ -249,6 +256,13 @@ class Ingest:
             args=[APPLIED_TTL_S, event.player_id, RELATIONSHIP_DELTA[event.kind],
                   self._threshold, event.npc_id],
         )  # fmt: skip
+        # Remembered before the job is published, so the answer already knows it.
+        # The archive's copy of the interaction is written in the same transaction.
+        record = archive.event("interaction", event.event_id, event.npc_id,
+                               event.model_dump(mode="json"))  # fmt: skip
+        remember_interaction(self._memory, event.npc_id, event_id=event.event_id,
+                             player_id=event.player_id, kind=event.kind, text=event.text,
+                             also=[record])  # fmt: skip
         self._publish_job(job)
 
     def serve(self, stop: threading.Event, *, block_ms: int = 1000) -> None:

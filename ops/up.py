@@ -26,6 +26,7 @@ from rich.progress import Progress
 
 from npcfarm import audit
 from npcfarm.errors import NpcFarmError, RedisUnavailable
+from npcfarm.memory.store import MemoryStore
 from npcfarm.redisconn import connect, keys_for, require
 from npcfarm.registry import npc_count
 from npcfarm.settings import Settings
@@ -139,7 +140,7 @@ def prepare_model(settings: Settings, console: Console) -> bool:
 
 
 def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency: int) -> None:
-    from ops.dispatch import batch_publisher, publish_job  # noqa: PLC0415 - the Celery app
+    from ops.dispatch import batch_publisher, publish_job, summary_publisher  # noqa: PLC0415 - the Celery app
     from ops.ingest import Ingest  # noqa: PLC0415
     from ops.simulator import Simulator  # noqa: PLC0415
     from schedules.scheduler import Scheduler  # noqa: PLC0415
@@ -171,10 +172,12 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
         console.print("[dim]waiting for the workers…[/]")
         for worker in workers:
             _wait_for_worker(app, worker)
-        scheduler = Scheduler(client, keys, settings, publish=batch_publisher(app))
+        scheduler = Scheduler(client, keys, settings, publish=batch_publisher(app),
+                              publish_summary=summary_publisher(app))  # fmt: skip
         scheduler.start(handle_signals=True)
+        memory = MemoryStore.from_settings(client, keys, settings)
         ingest = Ingest(client, keys, publish_job=lambda job: publish_job(app, job),
-                        consumer="up")  # fmt: skip
+                        consumer="up", memory=memory)  # fmt: skip
         ingest.ensure_group()
         sim = Simulator.start(client, keys, world="demo-0", size_m=DEMO_WORLD_M,
                               players=DEMO_PLAYERS)  # fmt: skip

@@ -25,6 +25,7 @@ from npcfarm.errors import ConfigError, NpcFarmError
 from npcfarm.keys import Keys
 from npcfarm.settings import Settings
 from schedules.config import TicksConfig, digest, load_ticks, parse_ticks
+from schedules.conversations import ConversationCloser, PublishSummary
 from schedules.leader import LeaderLease
 from schedules.sweep import DueSweep, PublishBatch
 from schedules.tier_manager import TierManager
@@ -38,6 +39,7 @@ logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # a line p
 LEASE_EVERY_S = 0.5  # lease renewal period; well under the lease TTL
 CONFIG_EVERY_S = 1.0  # how often the file and the Redis copy are checked
 TIERS_EVERY_S = 1.0  # activation tiers are recomputed this often
+CONVERSATIONS_EVERY_S = 5.0  # ended conversations are looked for this often
 LOWER_TIER_CHUNKS = 4  # sweep calls per cycle for Silver and Bronze; Gold always finishes
 
 
@@ -61,6 +63,7 @@ class Scheduler:
         *,
         publish: PublishBatch,
         ticks_path: Path | None = None,
+        publish_summary: PublishSummary | None = None,
     ) -> None:
         self._client = client
         self._keys = keys
@@ -70,6 +73,9 @@ class Scheduler:
         self.lease = LeaderLease(client, keys.leader, ttl_s=settings.lease_ttl_s)
         self._sweep = DueSweep(client, keys, limit=settings.sweep_limit)
         self._tiers = TierManager(client, keys)
+        self._closer = (
+            ConversationCloser(client, keys, publish_summary) if publish_summary else None
+        )
         self.config, text = load_ticks(self._path)
         self.version = digest(text)
         self._mtime = self._path.stat().st_mtime
@@ -118,6 +124,18 @@ class Scheduler:
                 log.info("tiers %s: +%d -%d in %.0f ms (gold/silver/bronze %s)", report.world,
                          report.promoted, report.demoted, report.seconds * 1000,
                          "/".join(map(str, report.counts)))  # fmt: skip
+
+    def conversations_job(self) -> None:
+        """Publish summary jobs for conversations that ended (leader only)."""
+        if not self.lease.is_leader or self._closer is None:
+            return
+        try:
+            taken = self._closer.run(time.time())
+        except (redis.RedisError, OSError) as exc:
+            log.error("closing conversations failed (will retry): %s", exc)
+            return
+        if taken:
+            log.info("%d ended conversations sent for summary", taken)
 
     def config_job(self) -> None:
         try:
@@ -180,6 +198,8 @@ class Scheduler:
         self._aps.add_job(self.sweep_job, "interval", seconds=self._interval, id="sweep")
         self._aps.add_job(self.config_job, "interval", seconds=CONFIG_EVERY_S, id="config")
         self._aps.add_job(self.tiers_job, "interval", seconds=TIERS_EVERY_S, id="tiers")
+        self._aps.add_job(self.conversations_job, "interval", seconds=CONVERSATIONS_EVERY_S,
+                          id="conversations")  # fmt: skip
         self._aps.start()
         log.info("scheduler %s started (leader: %s)", self.lease.token, self.lease.is_leader)
 

@@ -25,6 +25,7 @@ from npcfarm.stats import bump
 from tasks.context import WorkerContext
 from tasks.coordinate import decide_coordinated, with_surroundings
 from tasks.llm import BRAIN, Asked, LlmBrain
+from tasks.memory import recall_for_prompts, remember_decisions
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +118,12 @@ def decide_ticks(
     kept_npcs = with_surroundings(ctx, [n for _, n in known], visitors or {})
     tick_ids = [t.tick_id for t in kept_ticks]
     preset = []
+    visitors, words = visitors or {}, words or {}
     if brain == "llm":
-        visitors, words = visitors or {}, words or {}
+        memories = recall_for_prompts(ctx, kept_npcs, ticks[0].tier, visitors, words)
         preset = llm.decide(ctx, [
             Asked(npc, tick_id, player_id=visitors[npc.id].id if npc.id in visitors else None,
-                  words=words.get(npc.id))
+                  words=words.get(npc.id), memory=memories.get(npc.id))
             for npc, tick_id in zip(kept_npcs, tick_ids, strict=True)
         ])  # fmt: skip
     choices, reasons, sources = decide_coordinated(
@@ -134,7 +136,9 @@ def decide_ticks(
         kept_ticks, kept_npcs, choices, started=started, decided=time.time(), reasons=reasons,
         sources=sources, model=llm.model or None,
     )  # fmt: skip
-    return ctx.publisher.publish(decisions, idempotent=idempotent)
+    published = ctx.publisher.publish(decisions, idempotent=idempotent)
+    remember_decisions(ctx, decisions, visitors)
+    return published
 
 
 def _admit(ctx: WorkerContext, ticks: Sequence[Tick], started: float) -> list[tuple[Tick, NPC]]:

@@ -24,6 +24,7 @@ from models.archetypes import get_archetype
 from models.rules import RuleChoice
 from npcfarm.domain import NPC, Action, Emotion, Source, clip_speech
 from npcfarm.errors import EngineError, NpcFarmError
+from npcfarm.memory.render import PromptMemory
 from tasks.breaker import CircuitBreaker
 from tasks.context import WorkerContext
 
@@ -38,6 +39,7 @@ class Asked:
     tick_id: str
     player_id: str | None = None
     words: str | None = None
+    memory: PromptMemory | None = None  # cards, retrieved memories, the conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,31 @@ class LlmBrain:
             return "engine_circuit_open"
         return None
 
+    def reflect(self, ctx: WorkerContext, npc: NPC, player_id: str, summary: str) -> str | None:
+        """The NPC's own line about a conversation that ended, if a model is loaded here
+        already (a summary job never waits for one, and never loads one)."""
+        if self._engine is None or not self.breaker.allow():
+            return None
+        from models.llm import DecisionRequest  # noqa: PLC0415
+        from models.prompts import system_prompt, user_prompt  # noqa: PLC0415
+
+        s, archetype = ctx.settings, get_archetype(npc.archetype)
+        ask = (f"Your conversation with {player_id} has ended. What happened: {summary} "
+               f"Speak one short line about what you now think of {player_id}.")  # fmt: skip
+        request = DecisionRequest(
+            request_id=f"reflect-{npc.id}", archetype=archetype.name,
+            system_prompt=system_prompt(archetype), prompt=user_prompt(npc, memory=[ask]),
+            allowed_actions=tuple(sorted(archetype.allowed_actions)),
+            max_tokens=s.engine_max_tokens, time_limit_s=s.engine_time_limit_s,
+        )  # fmt: skip
+        try:
+            (result,) = self._engine.decide([request])
+        except EngineError as exc:
+            self.breaker.failed()
+            log.warning("engine failed a reflection, deterministic summary only: %s", exc)
+            return None
+        return clip_speech(result.speech) if result.ok and result.speech else None
+
     def decide(self, ctx: WorkerContext, asked: Sequence[Asked]) -> list[Answer]:
         """Model decisions where possible; the rest marked for the rules brain, with why."""
         if not asked:
@@ -125,7 +152,9 @@ class LlmBrain:
             requests.append(DecisionRequest(
                 request_id=a.tick_id, archetype=archetype.name,
                 system_prompt=system_prompt(archetype),
-                prompt=user_prompt(a.npc, player_id=a.player_id, player_words=a.words),
+                prompt=user_prompt(a.npc, player_id=a.player_id, player_words=a.words,
+                                   memory=a.memory.lines if a.memory else (),
+                                   recent_turns=a.memory.turns if a.memory else ()),
                 allowed_actions=tuple(sorted(archetype.allowed_actions)),
                 max_tokens=s.engine_max_tokens, time_limit_s=s.engine_time_limit_s,
             ))  # fmt: skip

@@ -15,9 +15,11 @@ from celery import shared_task
 from npcfarm.errors import RedisUnavailable
 from tasks import context
 from tasks.decide import run_job, run_tick_batch
+from tasks.memory import run_summary
 
 TICKS_TASK = "npcfarm.ticks"  # name the scheduler publishes to
 JOB_TASK = "npcfarm.job"  # name the CLI and ingest publish to
+SUMMARY_TASK = "npcfarm.summary"  # ended conversations, on the Bronze queue (lowest priority)
 
 
 @shared_task(name=TICKS_TASK, ignore_result=True)
@@ -36,3 +38,16 @@ def ticks(payload: Any) -> int:
 )
 def job(payload: Any) -> int:
     return run_job(context.get(), payload)
+
+
+@shared_task(
+    name=SUMMARY_TASK,
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(RedisUnavailable, redis.ConnectionError, redis.TimeoutError),
+    retry_backoff=True,
+    max_retries=8,
+)
+def summary(payload: Any) -> int:
+    return run_summary(context.get(), payload)

@@ -11,7 +11,6 @@ import redis
 from npcfarm.archive import ArchiveEvent
 from npcfarm.domain import Emotion
 from npcfarm.keys import Keys
-from npcfarm.redisconn import entries
 from npcfarm.memory.prefetch import MemoryCache
 from npcfarm.memory.records import SUMMARY_MAX, Caps
 from npcfarm.memory.remember import (
@@ -24,6 +23,7 @@ from npcfarm.memory.render import for_prompt
 from npcfarm.memory.retrieval import rank
 from npcfarm.memory.store import MemoryStore, seen_mark
 from npcfarm.memory.summary import deterministic_summary, due_sessions, summary_memory
+from npcfarm.redisconn import entries
 
 DAY = 86_400.0
 
@@ -96,7 +96,9 @@ def test_size_caps_evict_and_never_fail(
     assert "quest_38_" + "y" * 40 in hot.quest.quests  # the newest active quest stays
     assert all(q.status == "active" for q in hot.quest.quests.values())  # done ones go first
     assert len(recall.facts) <= 10
-    assert (client.memory_usage(keys.memory("n"), samples=0) or 0) <= 10 * 1024  # all fields counted
+    assert (
+        client.memory_usage(keys.memory("n"), samples=0) or 0
+    ) <= 10 * 1024  # all fields counted
 
 
 def test_prefetch_is_one_round_trip_and_cached_by_version(

@@ -8,6 +8,8 @@ and an ended session waits in `closed` until its summary is written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from npcfarm.archive import ArchiveEvent
 from npcfarm.domain import Emotion
 from npcfarm.memory.records import (
@@ -77,8 +79,10 @@ def remember_interaction(
     kind: str,
     text: str | None,
     now: float | None = None,
+    also: Sequence[ArchiveEvent] = (),
 ) -> bool:
-    """A player's act: a turn, the relationship card, maybe a fact, a mood point."""
+    """A player's act: a turn, the relationship card, maybe a fact, a mood point.
+    `also`: archive events to write in the same transaction (the interaction itself)."""
 
     def mutate(hot: HotMemory, recall: Recall, at: float) -> list[ArchiveEvent]:
         effect = effect_of(kind, text)
@@ -117,6 +121,7 @@ def remember_interaction(
             ),
             memory_event(npc_id, f"rel:{event_id}", "relationship_card", hot.rel, at),
             memory_event(npc_id, f"mood:{event_id}", "mood", point, at),
+            *also,
         ]
         if effect.importance:
             fact = _fact(

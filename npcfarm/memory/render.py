@@ -7,6 +7,7 @@ Each line is flattened and clipped; what does not fit the budget is left out who
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from npcfarm.memory.prefetch import MemoryView
@@ -30,6 +31,11 @@ def _word(value: float) -> str:
     return "hostile"
 
 
+def _quoted(text: str) -> str:
+    """Player words as a JSON string: data, whatever quotes they contain."""
+    return json.dumps(text, ensure_ascii=False)
+
+
 def _times(count: int) -> str:
     return {1: "once", 2: "twice"}.get(count, f"{count} times")
 
@@ -40,7 +46,7 @@ def bond_line(player_id: str, bond: Bond) -> str:
         f"{_word(bond.affinity)} ({bond.affinity:+.2f}), met {_times(bond.met)}."
     )
     if bond.promises:
-        line += " They promised: " + "; ".join(f'"{p}"' for p in bond.promises) + "."
+        line += " They promised: " + "; ".join(_quoted(p) for p in bond.promises) + "."
     if bond.betrayals:
         line += " They betrayed you: " + "; ".join(bond.betrayals) + "."
     return line

@@ -9,6 +9,7 @@ NPC trusted, or who owes it a promise, is recorded as a betrayal.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -79,6 +80,6 @@ def promise_in(text: str | None) -> str | None:
 
 def fact_text(effect: Effect, player_id: str, text: str | None) -> str:
     line = effect.fact.format(p=player_id)
-    if text:
-        line += f': "{" ".join(text.split())[:120]}"'
+    if text:  # the player's words, quoted as data (JSON string)
+        line += ": " + json.dumps(" ".join(text.split())[:120], ensure_ascii=False)
     return line

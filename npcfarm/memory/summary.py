@@ -8,6 +8,7 @@ one-line reflection in its voice (see tasks/memory.py).
 
 from __future__ import annotations
 
+import json
 import time
 
 from npcfarm.memory.records import SUMMARY_MAX, HotMemory, Memory, Recall, Session
@@ -25,8 +26,9 @@ def due_sessions(hot: HotMemory, now: float, gap_s: float) -> list[Session]:
 
 
 def _quote(text: str, limit: int) -> str:
+    """Words as a JSON string (data, whatever quotes they hold), clipped."""
     flat = " ".join(text.split())
-    return f'"{flat[: limit - 1]}…"' if len(flat) > limit else f'"{flat}"'
+    return json.dumps(flat[: limit - 1] + "…" if len(flat) > limit else flat, ensure_ascii=False)
 
 
 def deterministic_summary(session: Session, hot: HotMemory, recall: Recall) -> str:
