@@ -21,6 +21,7 @@ from npcfarm.keys import Keys
 ArchiveKind = Literal["interaction", "decision", "memory", "audit", "npc"]
 KINDS: tuple[ArchiveKind, ...] = ("interaction", "decision", "memory", "audit", "npc")
 MAX_EVENT_ID = 200  # characters; longer ids are a producer bug
+DEFAULT_MAXLEN = 2_000_000  # settings.archive_stream_max, for producers without settings
 
 
 @dataclass(frozen=True, slots=True)

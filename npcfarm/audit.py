@@ -10,11 +10,13 @@ import getpass
 import json
 import socket
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
+from npcfarm import archive
 from npcfarm.keys import Keys
 from npcfarm.redisconn import entries
 
@@ -30,17 +32,16 @@ def operator() -> str:
 
 
 def record(client: redis.Redis, keys: Keys, action: str, **details: Any) -> str:
-    entry_id = client.xadd(
-        keys.audit,
-        {
-            "who": operator(),
-            "what": action,
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "args": json.dumps(details, default=str, sort_keys=True),
-        },
-        maxlen=AUDIT_MAXLEN,
-        approximate=True,
-    )
+    """Log an admin action in Redis and, through the archive stream, in the database."""
+    who, when = operator(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    args = json.dumps(details, default=str, sort_keys=True)
+    pipe = client.pipeline(transaction=True)
+    pipe.xadd(keys.audit, {"who": who, "what": action, "when": when, "args": args},
+              maxlen=AUDIT_MAXLEN, approximate=True)  # fmt: skip
+    body = {"who": who, "action": action, "when": when, "args": json.loads(args)}
+    kept = archive.event("audit", f"audit:{uuid.uuid4().hex}", "", body)
+    archive.append(pipe, keys, [kept], maxlen=archive.DEFAULT_MAXLEN)
+    entry_id, _ = pipe.execute()
     return str(entry_id)
 
 

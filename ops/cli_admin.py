@@ -111,6 +111,22 @@ def world_demo(
     console.print(f"demo world: {npcs:,} NPCs in {worlds} world(s)")
 
 
+@npc_app.command("sync")
+def npc_sync() -> None:
+    """Load the NPC registry from the archive (its source of truth) into Redis."""
+    from ops.archive.db import load_registry, make_engine  # noqa: PLC0415
+
+    settings = get_settings()
+    client, keys = connect(settings), keys_for(settings)
+    require(client)
+    npcs = load_registry(make_engine(settings.resolved_archive_url))
+    config, _ = load_ticks(settings.ticks_file)
+    register_npcs(client, keys, track(npcs, description="syncing", console=console), config,
+                  archived=False)  # fmt: skip
+    audit.record(client, keys, "npc.sync", npcs=len(npcs))
+    console.print(f"loaded {len(npcs):,} NPC(s) from the archive into Redis")
+
+
 @ticks_app.command("show")
 def ticks_show() -> None:
     """Print the farm's active tick configuration (from Redis, else the file)."""

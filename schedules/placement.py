@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 
 import redis
 
+from npcfarm import archive
 from npcfarm.domain import NPC, TIER_ORDER, Tier
 from npcfarm.keys import Keys
 from npcfarm.registry import save_npcs
@@ -58,16 +59,20 @@ def register_npcs(
     config: TicksConfig,
     *,
     advance: Callable[[int], object] | None = None,
+    archived: bool = True,
 ) -> int:
-    """Save NPC records and put them on the schedule, in chunks (imports, demo worlds)."""
+    """Save NPC records and put them on the schedule, in chunks (imports, demo worlds).
+
+    The records also go to the archive, whose registry is the source of truth
+    (`npcfarm npc sync` loads it back; it passes `archived=False`)."""
     total = 0
     chunk: list[NPC] = []
     for npc in npcs:
         chunk.append(npc)
         if len(chunk) == REGISTER_CHUNK:
-            total += _register(client, keys, chunk, config, advance)
+            total += _register(client, keys, chunk, config, advance, archived=archived)
             chunk = []
-    return total + _register(client, keys, chunk, config, advance)
+    return total + _register(client, keys, chunk, config, advance, archived=archived)
 
 
 def _register(
@@ -76,9 +81,18 @@ def _register(
     chunk: list[NPC],
     config: TicksConfig,
     advance: Callable[[int], object] | None,
+    *,
+    archived: bool,
 ) -> int:
     save_npcs(client, keys, chunk)
     place_npcs(client, keys, chunk, config)
+    if archived and chunk:
+        now = time.time()
+        events = [archive.event("npc", f"npc:{n.id}:{time.time_ns()}", n.id,
+                                n.model_dump(mode="json"), ts=now) for n in chunk]  # fmt: skip
+        pipe = client.pipeline(transaction=False)
+        archive.append(pipe, keys, events, maxlen=archive.DEFAULT_MAXLEN)
+        pipe.execute()
     if advance is not None:
         advance(len(chunk))
     return len(chunk)
