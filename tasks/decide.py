@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -25,7 +26,7 @@ from npcfarm.stats import bump
 from tasks.context import WorkerContext
 from tasks.coordinate import decide_coordinated, with_surroundings
 from tasks.llm import BRAIN, Asked, LlmBrain
-from tasks.memory import recall_for_prompts, remember_decisions
+from tasks.memory import recall_for_prompts, recall_lines, remember_decisions
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,11 @@ def decide_ticks(
     choices, reasons, sources = decide_coordinated(
         ctx, kept_npcs, tick_ids, lease_s=lease_s, preset=preset
     )
+    if visitors:  # the rules brain, too, greets a player it remembers
+        lines = recall_lines(ctx, kept_npcs, visitors)
+        for i, npc in enumerate(kept_npcs):
+            if i not in sources and choices[i].speech and npc.id in lines:
+                choices[i] = replace(choices[i], speech=lines[npc.id])
     for reason in set(reasons.values()):
         bump(ctx.client, ctx.keys, ticks[0].tier, f"reason_{reason.split(':')[0]}",
              sum(1 for r in reasons.values() if r == reason))  # fmt: skip

@@ -20,7 +20,7 @@ from npcfarm import archive
 from npcfarm.domain import NPC, Decision, Nearby, Tier
 from npcfarm.memory.prefetch import CACHE
 from npcfarm.memory.remember import remember_reply, store_summary
-from npcfarm.memory.render import CHARS_PER_TOKEN, PromptMemory, for_prompt
+from npcfarm.memory.render import CHARS_PER_TOKEN, PromptMemory, for_prompt, recall_line
 from npcfarm.memory.store import MemoryStore
 from npcfarm.memory.summary import deterministic_summary, due_sessions, summary_memory
 from npcfarm.registry import load_npcs
@@ -57,6 +57,21 @@ def recall_for_prompts(
         out[npc.id] = for_prompt(views[npc.id], player_id=player, query=query, now=now,
                                  window_s=window, budget_chars=budget)  # fmt: skip
     return out
+
+
+def recall_lines(
+    ctx: WorkerContext, npcs: Sequence[NPC], visitors: Mapping[str, Nearby]
+) -> dict[str, str]:
+    """For NPCs a player is talking to: a line recalling that player, where there is one."""
+    asked = [n.id for n in npcs if n.id in visitors]
+    if not asked:
+        return {}
+    try:
+        views = CACHE.fetch(ctx.client, ctx.keys, asked)
+    except redis.RedisError:
+        return {}
+    lines = {n: recall_line(views[n], visitors[n].id) for n in asked}
+    return {n: line for n, line in lines.items() if line}
 
 
 def remember_decisions(

@@ -94,3 +94,24 @@ def test_gold_prompts_carry_memory_and_bronze_ones_do_not(
     assert "ann: Remember when you were drowning?" in prompt
     assert len("\n".join(gold.lines + gold.turns)) <= 300 * 4
     assert recall_for_prompts(ctx, [npc], Tier.BRONZE, visitors, words) == {}
+
+
+def test_the_rules_brain_greets_a_player_it_remembers(
+    client: redis.Redis, keys: Keys, settings: Settings
+) -> None:
+    from npcfarm.domain import Job  # noqa: PLC0415
+    from npcfarm.memory.remember import remember_interaction  # noqa: PLC0415
+    from npcfarm.results import latest_decision  # noqa: PLC0415
+    from tasks.decide import run_job  # noqa: PLC0415
+
+    save_npcs(client, keys, [make_npc("smith")])
+    store = MemoryStore.from_settings(client, keys, settings)
+    remember_interaction(store, "smith", event_id="long-ago", player_id="ann", kind="help",
+                         text=None, now=time.time() - 3 * 86_400)  # fmt: skip
+    remember_interaction(store, "smith", event_id="now", player_id="ann", kind="talk", text="Hi!")
+    ctx = WorkerContext.build(settings)
+    job = Job(npc_id="smith", tick_id="ix-now", enqueued_at=time.time(), origin="interaction",
+              player_id="ann", kind="talk", text="Hi!", brain="rules")  # fmt: skip
+    assert run_job(ctx, job.model_dump(mode="json")) == 1
+    decision = latest_decision(client, keys, "w1", "smith")
+    assert decision is not None and decision.speech == "I remember you, ann. You saved my life."

@@ -52,6 +52,19 @@ def bond_line(player_id: str, bond: Bond) -> str:
     return line
 
 
+def recall_line(view: MemoryView, player_id: str) -> str | None:
+    """What the rules brain says to a player it remembers from before this conversation
+    (its strongest fact about them), or None."""
+    session = view.hot.session
+    since = session.started if session and session.player_id == player_id else float("inf")
+    facts = [f for f in view.recall.facts if f.player_id == player_id and f.ts < since]
+    if not facts:
+        return None
+    best = max(facts, key=lambda f: (f.importance, f.ts))
+    deed = best.text.split(": ", 1)[0].removeprefix(f"{player_id} ")
+    return f"I remember you, {player_id}. You {deed.removeprefix('you ')}."
+
+
 def for_prompt(
     view: MemoryView,
     *,
