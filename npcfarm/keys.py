@@ -198,6 +198,11 @@ class Keys:
         return f"{self.prefix}:recall:{npc_id}"
 
     @property
+    def memories_recent(self) -> str:
+        """LIST: the latest facts and summaries formed, as JSON (capped; `top` shows them)."""
+        return f"{self.prefix}:memories:recent"
+
+    @property
     def conversations(self) -> str:
         """ZSET: npc id -> epoch s of its open conversation's last turn (ended when idle)."""
         return f"{self.prefix}:conversations"

@@ -29,6 +29,7 @@ from npcfarm.registry import get_npc
 from npcfarm.results import latest_decision
 from npcfarm.settings import get_settings
 from ops.cli_admin import npc_app, ticks_app, world_app
+from ops.cli_archive import archive_app, archiver
 from ops.cli_memory import memory_app
 from ops.cli_models import evaluate, models_app
 
@@ -39,6 +40,8 @@ app.add_typer(world_app, name="world")
 app.add_typer(ticks_app, name="ticks")
 app.add_typer(models_app, name="models")
 app.add_typer(memory_app, name="memory")
+app.add_typer(archive_app, name="archive")
+app.command("archiver")(archiver)
 app.command(name="eval")(evaluate)
 console = Console()
 

@@ -28,6 +28,8 @@ class FarmStatus:
     rejected: int = 0
     dead_letters: int = 0
     engines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    archive: dict[str, int] = field(default_factory=dict)  # backlog and archiver counters
+    conversations: int = 0  # NPCs with a conversation open or awaiting its summary
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +39,8 @@ class FarmStatus:
             "rejected_jobs": self.rejected,
             "dead_letters": self.dead_letters,
             "engines": self.engines,
+            "archive": self.archive,
+            "conversations": self.conversations,
             "tiers": [
                 {
                     "tier": str(t.tier),
@@ -68,7 +72,10 @@ def gather(
         rejected=int(client.xlen(keys.rejected_jobs)),
         dead_letters=int(client.xlen(keys.dead_letters)),
         engines={str(k): json.loads(v) for k, v in client.hgetall(keys.engines).items()},
+        conversations=int(client.zcard(keys.conversations)),
     )
+    status.archive = {str(k): int(v) for k, v in client.hgetall(keys.archive_stats).items()}
+    status.archive["backlog"] = int(client.xlen(keys.archive))
     if with_workers and app is not None:
         status.workers = live_workers(app)
     return status
@@ -114,5 +121,9 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
         ("   dead letters ", "dim"), str(status.dead_letters),
         ("\nworkers ", "dim"), workers,
         ("\nengines ", "dim"), engines or "none loaded (rules brain only)",
+        ("\nmemory ", "dim"), f"{status.conversations} conversations open",
+        ("   archive ", "dim"), f"{status.archive.get('archived', 0):,} archived, "
+        f"{status.archive.get('backlog', 0):,} in the stream, "
+        f"{status.archive.get('failures', 0)} failed batches",
     )  # fmt: skip
     return Group(table, footer)

@@ -6,6 +6,7 @@ counters, and the latest decisions of one world as a bridge reads them.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from npcfarm.registry import load_npcs
 from ops.status import gather, render
 
 RECENT = 8  # decisions shown under the table
+RECENT_ANSWERS = 4  # answers to players, and memories formed, shown
+ANSWER_SCAN = 2_000  # result-stream entries searched for answers to players
 
 
 def recent_decisions(client: redis.Redis, keys: Keys, world: str, count: int = RECENT) -> Table:
@@ -41,6 +44,24 @@ def recent_decisions(client: redis.Redis, keys: Keys, world: str, count: int = R
             d.reason or ("player" if d.tick_id.startswith("ix-") else ""),
             f"{d.timings.latency_ms:.0f}",
         )  # fmt: skip
+    return table
+
+
+def conversations(client: redis.Redis, keys: Keys, world: str) -> Table:
+    """The latest answers to players, and the latest memories formed."""
+    table = Table(title="players and memory", title_justify="left")
+    for column in ("NPC", "what", "text"):
+        table.add_column(column, overflow="ellipsis", no_wrap=True,
+                         max_width=90 if column == "text" else None)  # fmt: skip
+    rows = entries(client.xrevrange(keys.results(world), count=ANSWER_SCAN))
+    answers = [Decision.model_validate_json(f["d"]) for _, f in rows
+               if f.get("d") and '"tick_id":"ix-' in f["d"]][:RECENT_ANSWERS]  # fmt: skip
+    for d in answers:
+        table.add_row(d.npc_id, f"answers {d.target or 'a player'} ({d.source})",
+                      d.speech or f"({d.action})")  # fmt: skip
+    for raw in client.lrange(keys.memories_recent, 0, RECENT_ANSWERS - 1):
+        memory = json.loads(raw)
+        table.add_row(memory["npc"], f"remembers ({memory['kind']})", memory["text"] or "")
     return table
 
 
@@ -62,6 +83,7 @@ def frame(client: redis.Redis, keys: Keys, app: Celery | None, world: str, title
         render(gather(client, keys, app), title=title),
         world_line(client, keys, world),
         recent_decisions(client, keys, world),
+        conversations(client, keys, world),
     )
 
 

@@ -19,13 +19,17 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
+import redis
 from celery import Celery
 from rich.console import Console
 from rich.progress import Progress
+from sqlalchemy.engine import make_url
 
 from npcfarm import audit
 from npcfarm.errors import NpcFarmError, RedisUnavailable
+from npcfarm.keys import Keys
 from npcfarm.memory.store import MemoryStore
 from npcfarm.redisconn import connect, keys_for, require
 from npcfarm.registry import npc_count
@@ -38,10 +42,14 @@ from ops.worker import spawn_worker, stop_worker, worker_argv
 from schedules.config import load_ticks
 from schedules.placement import register_npcs
 
+if TYPE_CHECKING:
+    from ops.archive.archiver import Archiver
+
 log = logging.getLogger(__name__)
 
 WORKER_START_TIMEOUT_S = 60.0  # a worker that has not answered by then has failed
 DEMO_PLAYERS = 12  # simulated players walking the demo world
+DEMO_CONVERSATION_GAP_S = 20.0  # a simulated player's next line comes ~30 s later
 SIM_STEP_S = 0.5  # simulated game server tick
 
 
@@ -108,7 +116,10 @@ DEMO_TICKS = Path(__file__).with_name("demo_ticks.toml")  # sized for a CPU-only
 
 
 def demo_settings(settings: Settings) -> Settings:
-    """On a machine whose llama.cpp cannot offload, run the CPU-sized demo ticks."""
+    """Demo pacing: short conversations (simulated players move on quickly); on a machine
+    whose llama.cpp cannot offload, the CPU-sized demo ticks."""
+    if "NPCFARM_CONVERSATION_GAP_S" not in os.environ:
+        settings = settings.model_copy(update={"conversation_gap_s": DEMO_CONVERSATION_GAP_S})
     if "NPCFARM_TICKS_FILE" in os.environ or not settings.engine_enabled:
         return settings
     try:
@@ -139,6 +150,41 @@ def prepare_model(settings: Settings, console: Console) -> bool:
     return True
 
 
+def start_workers(settings: Settings, llm: bool, concurrency: int) -> list[subprocess.Popen[bytes]]:
+    """With a model: a Gold lane with it and a bulk lane with rules (neither starves the
+    other); without one, a single worker for every queue."""
+    log_to = settings.data_dir / "worker.log"
+    url = settings.resolved_redis_url
+    env = {"NPCFARM_CONVERSATION_GAP_S": str(settings.conversation_gap_s)}  # the demo's pacing
+    if not llm:
+        return [spawn_worker(worker_argv(concurrency=concurrency, loglevel="WARNING",
+                                         logfile=log_to), redis_url=url, env=env)]  # fmt: skip
+    return [
+        spawn_worker(worker_argv(queues="gold", concurrency=1, loglevel="WARNING",
+                                 hostname="gold@%h", logfile=log_to), redis_url=url, env=env),
+        spawn_worker(worker_argv(queues="silver,bronze", concurrency=concurrency,
+                                 loglevel="WARNING", hostname="bulk@%h", logfile=log_to),
+                     redis_url=url, env={**env, "NPCFARM_ENGINE_ENABLED": "false"}),
+    ]  # fmt: skip
+
+
+def start_archiver(
+    settings: Settings, client: redis.Redis, keys: Keys, console: Console
+) -> Archiver:
+    """The archive on this machine: SQLite under the data dir unless a URL is configured."""
+    from ops.archive.archiver import Archiver  # noqa: PLC0415
+    from ops.archive.db import make_engine, migrate  # noqa: PLC0415
+
+    url = settings.resolved_archive_url
+    revision = migrate(url)
+    console.print(f"[dim]archive {make_url(url).render_as_string(hide_password=True)} "
+                  f"at revision {revision}[/]")  # fmt: skip
+    archiver = Archiver(client, keys, make_engine(url), consumer="up",
+                        batch=settings.archive_batch, wait_ms=settings.archive_wait_ms)  # fmt: skip
+    archiver.ensure_group()
+    return archiver
+
+
 def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency: int) -> None:
     from ops.dispatch import batch_publisher, publish_job, summary_publisher  # noqa: PLC0415 - the Celery app
     from ops.ingest import Ingest  # noqa: PLC0415
@@ -155,20 +201,7 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
         require(client)
         if seeded := seed_world(settings, npcs, console):
             console.print(f"seeded a demo world of {seeded:,} NPCs")
-        llm = prepare_model(settings, console)
-        log_to = settings.data_dir / "worker.log"
-        url = settings.resolved_redis_url
-        if llm:  # a Gold lane with the model, a bulk lane with rules: neither starves the other
-            workers = [
-                spawn_worker(worker_argv(queues="gold", concurrency=1, loglevel="WARNING",
-                                         hostname="gold@%h", logfile=log_to), redis_url=url),
-                spawn_worker(worker_argv(queues="silver,bronze", concurrency=concurrency,
-                                         loglevel="WARNING", hostname="bulk@%h", logfile=log_to),
-                             redis_url=url, env={"NPCFARM_ENGINE_ENABLED": "false"}),
-            ]  # fmt: skip
-        else:
-            workers = [spawn_worker(worker_argv(concurrency=concurrency, loglevel="WARNING",
-                                                logfile=log_to), redis_url=url)]  # fmt: skip
+        workers = start_workers(settings, prepare_model(settings, console), concurrency)
         console.print("[dim]waiting for the workers…[/]")
         for worker in workers:
             _wait_for_worker(app, worker)
@@ -187,9 +220,11 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
             sim.step(SIM_STEP_S)
             stop.wait(SIM_STEP_S)
 
+        archiver = start_archiver(settings, client, keys, console)
         loops = [
             _loop("ingest", stop, lambda: ingest.serve(stop, block_ms=200)),
             _loop("simulator", stop, play),
+            _loop("archiver", stop, lambda: archiver.serve(stop)),
         ]
         console.print("[bold]npcfarm is up[/] — Ctrl-C stops everything cleanly")
         deadline = time.monotonic() + duration if duration else None

@@ -40,6 +40,8 @@ HOT_FIELDS = ("turns", "rel", "quest", "session", "closed", "seen")
 RECALL_FIELDS = ("summaries", "facts", "mood")
 TURN_FIELDS = ("ts", "who", "text", "session")  # a turn is stored as a compact array
 MAX_RETRIES = 50
+NOTABLE = ("fact", "summary")  # memory kinds listed in `memories_recent`
+RECENT_CAP = 50
 
 
 def parse_hot(raw: dict[str, str]) -> HotMemory:
@@ -191,6 +193,12 @@ class MemoryStore:
         else:
             pipe.zadd(self.keys.conversations, {npc_id: due})
         archive.append(pipe, self.keys, events, maxlen=self._archive_maxlen)
+        formed = [e for e in events if e.kind == "memory" and e.data["kind"] in NOTABLE]
+        for e in formed:
+            notable = {"npc": npc_id, "kind": e.data["kind"], "text": e.data["text"], "ts": e.ts}
+            pipe.lpush(self.keys.memories_recent, _json(notable))
+        if formed:
+            pipe.ltrim(self.keys.memories_recent, 0, RECENT_CAP - 1)
         pipe.execute()
 
     def due_at(self, hot: HotMemory) -> float | None:
