@@ -115,3 +115,23 @@ def test_the_rules_brain_greets_a_player_it_remembers(
     assert run_job(ctx, job.model_dump(mode="json")) == 1
     decision = latest_decision(client, keys, "w1", "smith")
     assert decision is not None and decision.speech == "I remember you, ann. You saved my life."
+
+
+def test_within_one_conversation_the_rules_brain_recalls_what_just_happened(
+    client: redis.Redis, keys: Keys, settings: Settings
+) -> None:
+    from npcfarm.memory.prefetch import MemoryCache  # noqa: PLC0415
+    from npcfarm.memory.remember import remember_interaction  # noqa: PLC0415
+    from npcfarm.memory.render import recall_line  # noqa: PLC0415
+
+    store = MemoryStore.from_settings(client, keys, settings)
+    now = time.time()
+    remember_interaction(store, "smith", event_id="a", player_id="ann", kind="gift", text=None,
+                         now=now - 10)  # fmt: skip
+    view = MemoryCache().fetch(client, keys, ["smith"])["smith"]
+    assert recall_line(view, "ann") is None  # the gift being answered is not "remembered"
+    remember_interaction(store, "smith", event_id="b", player_id="ann", kind="talk", text="Hi",
+                         now=now)  # fmt: skip
+    view = MemoryCache().fetch(client, keys, ["smith"])["smith"]
+    assert recall_line(view, "ann") == "You gave me a gift, ann. I will not forget it."
+    assert recall_line(view, "bob") is None

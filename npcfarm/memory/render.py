@@ -53,16 +53,19 @@ def bond_line(player_id: str, bond: Bond) -> str:
 
 
 def recall_line(view: MemoryView, player_id: str) -> str | None:
-    """What the rules brain says to a player it remembers from before this conversation
-    (its strongest fact about them), or None."""
-    session = view.hot.session
-    since = session.started if session and session.player_id == player_id else float("inf")
-    facts = [f for f in view.recall.facts if f.player_id == player_id and f.ts < since]
+    """What the rules brain says to a player about its strongest memory of them (not one
+    the act being answered just formed), or None."""
+    theirs = [t.ts for t in view.hot.turns if t.who == player_id]
+    now = theirs[-1] if theirs else float("inf")  # the act being answered
+    facts = [f for f in view.recall.facts if f.player_id == player_id and f.ts < now]
     if not facts:
         return None
     best = max(facts, key=lambda f: (f.importance, f.ts))
     deed = best.text.split(": ", 1)[0].removeprefix(f"{player_id} ")
-    return f"I remember you, {player_id}. You {deed.removeprefix('you ')}."
+    session = view.hot.session
+    if session and session.player_id == player_id and best.ts >= session.started:
+        return f"You {deed}, {player_id}. I will not forget it."  # earlier in this talk
+    return f"I remember you, {player_id}. You {deed}."
 
 
 def for_prompt(
