@@ -10,7 +10,7 @@ import ssl
 
 from kombu import Queue
 
-from npcfarm.domain import TIER_ORDER
+from npcfarm.keys import QUEUE_ORDER
 from npcfarm.settings import get_settings
 
 _settings = get_settings()
@@ -27,7 +27,7 @@ broker_transport_options = {
 if broker_url.startswith("rediss://"):
     broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
 
-task_queues = tuple(Queue(str(tier), routing_key=str(tier)) for tier in TIER_ORDER)
+task_queues = tuple(Queue(name, routing_key=name) for name in QUEUE_ORDER)
 task_default_queue = "bronze"
 task_serializer = "json"
 accept_content = ["json"]

@@ -216,7 +216,7 @@ class Keys:
 
     @property
     def archive_stats(self) -> str:
-        """HASH: archiver counters (archived, duplicates, batches, failures)."""
+        """HASH: archiver counters (archived, duplicates, batches, failures, dead, lost)."""
         return f"{self.prefix}:stats:archive"
 
     # -- operations -----------------------------------------------------------
@@ -234,3 +234,9 @@ class Keys:
 def queue_key(tier: Tier) -> str:
     """LIST: Celery's queue for a tier, as kombu names it in Redis (no prefix)."""
     return str(tier)
+
+
+# LIST: Celery's queue of memory jobs (conversation summaries), consumed after Bronze, so
+# a worker with a model writes summaries only when no decision is waiting.
+MEMORY_QUEUE = "memory"
+QUEUE_ORDER = (*(str(t) for t in Tier), MEMORY_QUEUE)  # strict priority, first to last

@@ -69,8 +69,8 @@ def up(
 @app.command()
 def worker(
     *,
-    queues: Annotated[str, typer.Option(help="Tiers to consume, strict order.")] = (
-        "gold,silver,bronze"
+    queues: Annotated[str, typer.Option(help="Queues to consume, strict order.")] = (
+        "gold,silver,bronze,memory"
     ),
     concurrency: Annotated[int, typer.Option(help="Pool size (default: CPUs).")] = 0,
     pool: Annotated[str, typer.Option(help="prefork, threads or solo.")] = "prefork",

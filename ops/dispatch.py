@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from celery import Celery
 
-from npcfarm.domain import Job, TickBatch, Tier
+from npcfarm.domain import Job, TickBatch
+from npcfarm.keys import MEMORY_QUEUE
 from schedules.sweep import PublishBatch
 from tasks.ticks import JOB_TASK, SUMMARY_TASK, TICKS_TASK
 
@@ -26,11 +27,11 @@ def batch_publisher(app: Celery) -> PublishBatch:
 
 
 def summary_publisher(app: Celery) -> Callable[[str], None]:
-    """Summary jobs for the scheduler: Bronze queue, behind every decision."""
+    """Summary jobs for the scheduler: the memory queue, behind every decision."""
 
     def publish(npc_id: str) -> None:
-        app.send_task(SUMMARY_TASK, args=[{"npc_id": npc_id}], queue=str(Tier.BRONZE),
-                      routing_key=str(Tier.BRONZE))  # fmt: skip
+        app.send_task(SUMMARY_TASK, args=[{"npc_id": npc_id}], queue=MEMORY_QUEUE,
+                      routing_key=MEMORY_QUEUE)  # fmt: skip
 
     return publish
 

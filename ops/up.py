@@ -160,7 +160,7 @@ def start_workers(settings: Settings, llm: bool, concurrency: int) -> list[subpr
         return [spawn_worker(worker_argv(concurrency=concurrency, loglevel="WARNING",
                                          logfile=log_to), redis_url=url, env=env)]  # fmt: skip
     return [
-        spawn_worker(worker_argv(queues="gold", concurrency=1, loglevel="WARNING",
+        spawn_worker(worker_argv(queues="gold,memory", concurrency=1, loglevel="WARNING",
                                  hostname="gold@%h", logfile=log_to), redis_url=url, env=env),
         spawn_worker(worker_argv(queues="silver,bronze", concurrency=concurrency,
                                  loglevel="WARNING", hostname="bulk@%h", logfile=log_to),

@@ -1,4 +1,4 @@
-"""Starting Celery workers with the farm's queue order (gold, silver, bronze)."""
+"""Starting Celery workers with the farm's queue order (gold, silver, bronze, memory)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,27 @@ import subprocess
 import sys
 from pathlib import Path
 
-from npcfarm.domain import TIER_ORDER
 from npcfarm.errors import ConfigError
+from npcfarm.keys import QUEUE_ORDER
+
+ALL_QUEUES = ",".join(QUEUE_ORDER)
 
 
 def ordered_queues(spec: str) -> list[str]:
-    """Validate a comma list of tiers and put it in strict priority order."""
+    """Validate a comma list of queues and put it in strict priority order."""
     wanted = {part.strip() for part in spec.split(",") if part.strip()}
-    unknown = wanted - {str(t) for t in TIER_ORDER}
+    unknown = wanted - set(QUEUE_ORDER)
     if unknown or not wanted:
         raise ConfigError(
             f"unknown queue(s) {', '.join(sorted(unknown)) or '(none given)'}: "
-            "choose from gold, silver, bronze"
+            f"choose from {', '.join(QUEUE_ORDER)}"
         )
-    return [str(t) for t in TIER_ORDER if str(t) in wanted]
+    return [name for name in QUEUE_ORDER if name in wanted]
 
 
 def worker_argv(
     *,
-    queues: str = "gold,silver,bronze",
+    queues: str = ALL_QUEUES,
     concurrency: int | None = None,
     pool: str = "prefork",
     loglevel: str = "INFO",

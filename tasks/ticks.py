@@ -19,7 +19,7 @@ from tasks.memory import run_summary
 
 TICKS_TASK = "npcfarm.ticks"  # name the scheduler publishes to
 JOB_TASK = "npcfarm.job"  # name the CLI and ingest publish to
-SUMMARY_TASK = "npcfarm.summary"  # ended conversations, on the Bronze queue (lowest priority)
+SUMMARY_TASK = "npcfarm.summary"  # ended conversations, on the memory queue (lowest priority)
 
 
 @shared_task(name=TICKS_TASK, ignore_result=True)

@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from npcfarm.domain import TIER_ORDER
-from npcfarm.keys import Keys, queue_key
+from npcfarm.keys import QUEUE_ORDER, Keys
 from npcfarm.settings import Settings, get_settings
 from ops.embedded_redis import EmbeddedRedis
+from ops.worker import ALL_QUEUES
+from tests.pg import TestServer, start_server
 
 _server: EmbeddedRedis | None = None
 WORKER_READY_TIMEOUT_S = 60.0
@@ -52,7 +53,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def clean_farm(client: redis.Redis, keys: Keys) -> None:
     doomed = list(client.scan_iter(f"{keys.prefix}:*", count=1000))
-    doomed += [queue_key(t) for t in TIER_ORDER]
+    doomed += [*QUEUE_ORDER]
     doomed += [k for k in client.scan_iter("celery*", count=1000)]
     if doomed:
         client.unlink(*doomed)
@@ -98,7 +99,7 @@ def start_worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerFactory]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start(
-        *, queues: str = "gold,silver,bronze", pool: str = "solo", concurrency: int = 1,
+        *, queues: str = ALL_QUEUES, pool: str = "solo", concurrency: int = 1,
         env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:  # fmt: skip
         name = f"test{len(started)}-{os.getpid()}@%h"
@@ -121,3 +122,41 @@ def start_worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerFactory]:
     yield start
     for proc in started:
         stop_worker(proc, timeout_s=10)
+
+
+# -- the archive: a real PostgreSQL (tests/pg.py), SQLite for the embedded default ------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[TestServer]:
+    """The session's PostgreSQL: `NPCFARM_TEST_DATABASE_URL`, else one started here."""
+    server = start_server()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def empty_database_url(postgres: TestServer) -> Iterator[str]:
+    """A fresh database of its own for one test, never migrated; dropped after it."""
+    url = postgres.create_database()
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture
+def archive_url(empty_database_url: str) -> str:
+    """A fresh database migrated to the head revision."""
+    from ops.archive.db import migrate  # noqa: PLC0415
+
+    migrate(empty_database_url)
+    return empty_database_url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """The embedded default's SQLite archive (in a folder that does not exist yet), migrated."""
+    from ops.archive.db import migrate  # noqa: PLC0415
+
+    url = f"sqlite:///{tmp_path / 'archive' / 'archive.db'}"
+    migrate(url)
+    return url

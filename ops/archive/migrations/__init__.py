@@ -1,0 +1,1 @@
+"""Alembic revisions of the archive (a package so that installs carry them)."""

@@ -1,0 +1,1 @@
+"""Hand-written revisions; Alembic skips this file."""
