@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.engine import Engine
 
 from npcfarm.memory.records import (
@@ -31,6 +31,7 @@ from npcfarm.memory.store import MemoryStore
 from ops.archive.db import memories_for, npc_ids_with_memories
 
 CHUNK = 500  # NPCs read from the archive at a time
+TURN = TypeAdapter(Turn)
 
 
 @dataclass(slots=True)
@@ -50,7 +51,7 @@ def rebuild(rows: Iterable[dict[str, Any]]) -> tuple[HotMemory, Recall, int]:
         try:
             match row["kind"]:
                 case "turn":
-                    hot.turns.append(Turn.model_validate(body))
+                    hot.turns.append(TURN.validate_python(body))
                 case "relationship_card":
                     hot.rel = RelationshipCard.model_validate(body)
                 case "quest_card":

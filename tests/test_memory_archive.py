@@ -86,7 +86,7 @@ def test_restore_rebuilds_what_redis_lost(
     assert report.npcs == 5 and report.skipped == 0
     for npc, (hot, recall) in before.items():
         got_hot, got_recall = store.load(npc, now=now)
-        assert [t.model_dump() for t in got_hot.turns] == [t.model_dump() for t in hot.turns]
+        assert got_hot.turns == hot.turns
         assert got_hot.rel == hot.rel and got_hot.quest == hot.quest
         assert sorted(m.id for m in got_recall.facts) == sorted(m.id for m in recall.facts)
         assert {m.id: m.text for m in got_recall.summaries} == {

@@ -19,6 +19,11 @@ from npcfarm.memory.store import parse_hot, parse_recall
 
 CACHE_SIZE = 20_000  # NPCs whose memory one worker process keeps
 
+# What a decision reads; the rest (closed sessions, idempotency marks, the mood
+# trajectory) is for writers and `memory show`, and is left in Redis.
+HOT_READ = ("turns", "rel", "quest", "session")
+RECALL_READ = ("summaries", "facts")
+
 # KEYS: memory(n1), recall(n1), memory(n2), recall(n2)...; ARGV: the versions held
 _PREFETCH = """
 local out = {}
@@ -27,7 +32,8 @@ for i = 1, #ARGV do
   if v == ARGV[i] then
     out[i] = {v}
   else
-    out[i] = {v, redis.call('HGETALL', KEYS[2 * i - 1]), redis.call('HGETALL', KEYS[2 * i])}
+    out[i] = {v, redis.call('HMGET', KEYS[2 * i - 1], 'turns', 'rel', 'quest', 'session'),
+              redis.call('HMGET', KEYS[2 * i], 'summaries', 'facts')}
   end
 end
 return out
@@ -36,7 +42,8 @@ return out
 
 @dataclass(frozen=True, slots=True)
 class MemoryView:
-    """What one NPC remembers, as of `version`."""
+    """What one NPC remembers, as of `version`: the parts a decision reads (HOT_READ,
+    RECALL_READ); `closed`, `seen` and `mood` are left empty."""
 
     npc_id: str
     version: int
@@ -44,8 +51,8 @@ class MemoryView:
     recall: Recall
 
 
-def _pairs(flat: list[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
+def _fields(names: tuple[str, ...], values: list[str | None]) -> dict[str, str]:
+    return {name: value for name, value in zip(names, values, strict=True) if value}
 
 
 class MemoryCache:
@@ -76,7 +83,10 @@ class MemoryCache:
                 self.hits += 1
             else:
                 view = MemoryView(
-                    npc_id, int(row[0]), parse_hot(_pairs(row[1])), parse_recall(_pairs(row[2]))
+                    npc_id,
+                    int(row[0]),
+                    parse_hot(_fields(HOT_READ, row[1])),
+                    parse_recall(_fields(RECALL_READ, row[2])),
                 )
                 self.misses += 1
             self._views[npc_id] = view

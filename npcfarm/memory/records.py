@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from npcfarm.domain import Emotion
 
@@ -23,8 +23,9 @@ LIST_CAP = 3  # promises and betrayals kept per player
 SEEN_CAP = 32  # recent updates kept (as short digests) for idempotent updates
 MOOD_CAP = 48  # points of the emotional trajectory
 
-Score = Annotated[float, Field(ge=-1.0, le=1.0), AfterValidator(lambda v: round(v, 3))]
-Stamp = Annotated[float, AfterValidator(lambda v: round(v, 3))]  # epoch s, to the ms
+# Rounded when written (compact JSON), not when read: reading is on the decision path.
+Score = Annotated[float, Field(ge=-1.0, le=1.0), PlainSerializer(lambda v: round(v, 3))]
+Stamp = Annotated[float, PlainSerializer(lambda v: round(v, 3))]  # epoch s, to the ms
 
 
 class _Record(BaseModel):
@@ -32,10 +33,14 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="ignore", validate_assignment=True)
 
 
-class Turn(_Record):
-    ts: Stamp
+class Turn(NamedTuple):
+    """One line of a conversation. A plain tuple, `[ts, who, text, session]` in JSON: turns
+    are the bulk of hot memory and are parsed on the decision path, where a model class
+    per turn cost four times as much. Writers clip `text` to TEXT characters."""
+
+    ts: float
     who: str  # a player id, or "self" for the NPC
-    text: Annotated[str, Field(max_length=TEXT)]
+    text: str
     session: str = ""
 
 

@@ -91,7 +91,7 @@ def remember_interaction(
         if kind not in session.kinds:
             session.kinds.append(kind)
         turn = Turn(
-            ts=at,
+            ts=round(at, 3),
             who=player_id,
             text=" ".join((text or ACTS.get(kind, "")).split())[:TEXT],
             session=session.id,
@@ -184,7 +184,9 @@ def remember_reply(
     def mutate(hot: HotMemory, recall: Recall, at: float) -> list[ArchiveEvent]:
         session = _session(store, hot, recall, npc_id=npc_id, player_id=player_id, now=at)
         session.turns, session.last = session.turns + 1, at
-        turn = Turn(ts=at, who="self", text=(speech or f"({action})")[:TEXT], session=session.id)
+        turn = Turn(
+            ts=round(at, 3), who="self", text=(speech or f"({action})")[:TEXT], session=session.id
+        )
         hot.turns.append(turn)
         point = MoodPoint(
             ts=at,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+from pydantic import BaseModel
 
 from npcfarm import archive
 from npcfarm.archive import ArchiveEvent
@@ -38,20 +39,23 @@ from npcfarm.settings import Settings
 Mutate = Callable[[HotMemory, Recall, float], list[ArchiveEvent]]
 HOT_FIELDS = ("turns", "rel", "quest", "session", "closed", "seen")
 RECALL_FIELDS = ("summaries", "facts", "mood")
-TURN_FIELDS = ("ts", "who", "text", "session")  # a turn is stored as a compact array
 MAX_RETRIES = 50
 NOTABLE = ("fact", "summary")  # memory kinds listed in `memories_recent`
 RECENT_CAP = 50
 
 
+def _document(raw: dict[str, str], fields: tuple[str, ...]) -> str:
+    """The hash's JSON fields as one JSON object, so pydantic-core parses and validates
+    it in one pass (several times faster than json.loads plus model_validate)."""
+    return "{" + ",".join(f'"{k}":{raw[k]}' for k in fields if raw.get(k)) + "}"
+
+
 def parse_hot(raw: dict[str, str]) -> HotMemory:
-    data = {k: json.loads(raw[k]) for k in HOT_FIELDS if raw.get(k)}
-    data["turns"] = [dict(zip(TURN_FIELDS, row, strict=True)) for row in data.get("turns", [])]
-    return HotMemory.model_validate(data)
+    return HotMemory.model_validate_json(_document(raw, HOT_FIELDS))
 
 
 def parse_recall(raw: dict[str, str]) -> Recall:
-    return Recall.model_validate({k: json.loads(raw[k]) for k in RECALL_FIELDS if raw.get(k)})
+    return Recall.model_validate_json(_document(raw, RECALL_FIELDS))
 
 
 def seen_mark(event_id: str) -> str:
@@ -95,7 +99,10 @@ def memory_event(
 ) -> ArchiveEvent:
     """An archive event for one memory record (what restore reads back); its id is
     `npc/what:which`, unique across the farm and the same when an update is retried."""
-    body = record.model_dump(mode="json") if hasattr(record, "model_dump") else record
+    if isinstance(record, BaseModel):
+        body = record.model_dump(mode="json")
+    else:
+        body = record._asdict() if isinstance(record, Turn) else record
     data = {
         "npc_id": npc_id,
         "kind": kind,
