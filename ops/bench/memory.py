@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import tempfile
@@ -193,6 +194,46 @@ def archive_throughput(url: str, events: int, label: str) -> dict[str, Any]:
             "ratio": round(rate / one_by_one, 2)}  # fmt: skip
 
 
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    runs = report["prefetch_64"]
+    names = ["warm", "changed_8_of_64", "cold", "naive"]
+    labels = [
+        "cached,\nunchanged",
+        "8 of 64\nchanged",
+        "cold\n(fresh worker)",
+        "naive:\n2 HGETALL/NPC",
+    ]
+    left.bar(labels, [runs[n]["p50_ms"] for n in names], color=["#4a7", "#4a7", "#e94", "#999"])
+    left.errorbar(labels, [runs[n]["p50_ms"] for n in names],
+                  yerr=[[0] * 4, [runs[n]["p95_ms"] - runs[n]["p50_ms"] for n in names]],
+                  fmt="none", ecolor="black", capsize=4)  # fmt: skip
+    left.axhline(10, color="red", linestyle="--", label="target 10 ms")
+    left.set_ylabel("ms per 64-NPC batch (p50, whisker p95)")
+    left.set_title("memory prefetch")
+    left.legend()
+    archived = report["archive"]
+    stores = list(archived)
+    width = 0.38
+    xs = range(len(stores))
+    right.bar([x - width / 2 for x in xs], [archived[s]["events_per_s"] for s in stores], width,
+              label="archiver: batches of 100")  # fmt: skip
+    right.bar([x + width / 2 for x in xs], [archived[s]["one_per_txn_per_s"] for s in stores],
+              width, label="one transaction per event", color="#999")  # fmt: skip
+    right.set_xticks(list(xs), stores)
+    right.set_ylabel("events/s")
+    right.set_title("archive throughput")
+    right.legend()
+    fig.suptitle(f"{report['machine']} — {report['date']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--npcs", type=int, default=2_000)
@@ -233,7 +274,8 @@ def main() -> None:
                 label = "PostgreSQL (durable: fsync on)"
                 report["archive"]["postgresql"] = archive_throughput(url, args.events, label)
     write_report(args.out, report)
-    console.print(f"[dim]written to {args.out}[/]")
+    plot(json.loads(args.out.read_text()), args.out.with_suffix(".png"))
+    console.print(f"[dim]written to {args.out} and {args.out.with_suffix('.png')}[/]")
 
 
 if __name__ == "__main__":
