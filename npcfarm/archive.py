@@ -17,11 +17,11 @@ from typing import Any, Literal
 import redis
 
 from npcfarm.keys import Keys
+from npcfarm.settings import get_settings
 
 ArchiveKind = Literal["interaction", "decision", "memory", "audit", "npc"]
 KINDS: tuple[ArchiveKind, ...] = ("interaction", "decision", "memory", "audit", "npc")
 MAX_EVENT_ID = 200  # characters; longer ids are a producer bug
-DEFAULT_MAXLEN = 2_000_000  # settings.archive_stream_max, for producers without settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +71,13 @@ def append(
     keys: Keys,
     events: list[ArchiveEvent],
     *,
-    maxlen: int,
+    maxlen: int | None = None,
 ) -> None:
     """Queue XADDs on a pipeline (or send them); the cap protects Redis when the archive
-    is down for far longer than it should be, and is counted by the archiver as lag."""
+    is down for far longer than it should be, and is counted by the archiver as lag.
+    Producers on the hot path pass `settings.archive_stream_max` they already hold;
+    occasional ones (audit, registry) leave it to the process settings."""
+    if maxlen is None:
+        maxlen = get_settings().archive_stream_max
     for ev in events:
         pipe.xadd(keys.archive, ev.fields(), maxlen=maxlen, approximate=True)  # type: ignore[arg-type]

@@ -40,7 +40,7 @@ def record(client: redis.Redis, keys: Keys, action: str, **details: Any) -> str:
               maxlen=AUDIT_MAXLEN, approximate=True)  # fmt: skip
     body = {"who": who, "action": action, "when": when, "args": json.loads(args)}
     kept = archive.event("audit", f"audit:{uuid.uuid4().hex}", "", body)
-    archive.append(pipe, keys, [kept], maxlen=archive.DEFAULT_MAXLEN)
+    archive.append(pipe, keys, [kept])
     entry_id, _ = pipe.execute()
     return str(entry_id)
 

@@ -204,7 +204,8 @@ class Keys:
 
     @property
     def conversations(self) -> str:
-        """ZSET: npc id -> epoch s of its open conversation's last turn (ended when idle)."""
+        """ZSET: npc id -> epoch s its conversations are due for a summary (0: one ended,
+        else the open one's last turn + the silence gap)."""
         return f"{self.prefix}:conversations"
 
     # -- archive --------------------------------------------------------------

@@ -45,6 +45,12 @@ def require(client: redis.Redis) -> None:
 StreamEntries = list[tuple[str, dict[str, str]]]
 
 
+def stream_gone(exc: redis.ResponseError) -> bool:
+    """The stream or its consumer group vanished (FLUSHDB, a Redis restore, DEL): NOGROUP,
+    or UNBLOCKED for a reader blocked on it at that moment. Recreate the group and go on."""
+    return str(exc).startswith(("NOGROUP", "UNBLOCKED"))
+
+
 def text(value: object) -> str | None:
     """A reply of a `decode_responses` client as the `str` it is (redis-py types it loosely)."""
     return None if value is None else str(value)

@@ -115,11 +115,13 @@ def world_demo(
 def npc_sync() -> None:
     """Load the NPC registry from the archive (its source of truth) into Redis."""
     from ops.archive.db import load_registry, make_engine  # noqa: PLC0415
+    from ops.cli_archive import reach  # noqa: PLC0415
 
     settings = get_settings()
     client, keys = connect(settings), keys_for(settings)
     require(client)
-    npcs = load_registry(make_engine(settings.resolved_archive_url))
+    url = settings.resolved_archive_url
+    npcs = reach(url, lambda: load_registry(make_engine(url)))
     config, _ = load_ticks(settings.ticks_file)
     register_npcs(client, keys, track(npcs, description="syncing", console=console), config,
                   archived=False)  # fmt: skip

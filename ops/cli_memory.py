@@ -87,18 +87,20 @@ def restore_memory(
     from rich.progress import Progress  # noqa: PLC0415
 
     from ops.archive.db import make_engine, npc_ids_with_memories  # noqa: PLC0415
+    from ops.cli_archive import reach  # noqa: PLC0415
     from ops.restore import restore  # noqa: PLC0415
 
     settings = get_settings()
     client, keys = connect(settings), keys_for(settings)
     require(client)
-    engine = make_engine(settings.resolved_archive_url)
+    url = settings.resolved_archive_url
+    engine = make_engine(url)
     store = MemoryStore.from_settings(client, keys, settings)
-    ids = npc or npc_ids_with_memories(engine)
+    ids = npc or reach(url, lambda: npc_ids_with_memories(engine))
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("restoring memory", total=len(ids))
-        report = restore(store, engine, npc_ids=ids,
-                         progress=lambda n: bar.advance(task, n))  # fmt: skip
+        report = reach(url, lambda: restore(store, engine, npc_ids=ids,
+                                            progress=lambda n: bar.advance(task, n)))  # fmt: skip
     audit.record(client, keys, "memory.restore", npcs=report.npcs, events=report.events)
     skipped = f" ({report.skipped} unreadable, skipped)" if report.skipped else ""
     console.print(f"restored the memory of {report.npcs} NPC(s) from {report.events} archived "

@@ -36,7 +36,7 @@ from npcfarm.events import (
 from npcfarm.keys import Keys
 from npcfarm.memory.remember import remember_interaction, remember_quest
 from npcfarm.memory.store import MemoryStore
-from npcfarm.redisconn import entries
+from npcfarm.redisconn import entries, stream_gone
 from npcfarm.registry import load_npcs, save_npcs
 
 log = logging.getLogger(__name__)
@@ -278,9 +278,11 @@ class Ingest:
                 log.warning("ingest: Redis unavailable, retrying in %g s: %s", RETRY_S, exc)
                 stop.wait(RETRY_S)
             except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                self.ensure_group()  # the stream was deleted (e.g. FLUSHDB): start again
+                if stream_gone(exc):
+                    self.ensure_group()
+                    continue
+                log.exception("ingest: Redis refused a command, retrying in %g s", RETRY_S)
+                stop.wait(RETRY_S)
 
     def trim(self) -> int:
         """Drop inbox entries every consumer is done with (older than anything pending)."""

@@ -91,7 +91,7 @@ def _register(
         events = [archive.event("npc", f"npc:{n.id}:{time.time_ns()}", n.id,
                                 n.model_dump(mode="json"), ts=now) for n in chunk]  # fmt: skip
         pipe = client.pipeline(transaction=False)
-        archive.append(pipe, keys, events, maxlen=archive.DEFAULT_MAXLEN)
+        archive.append(pipe, keys, events)
         pipe.execute()
     if advance is not None:
         advance(len(chunk))

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from npcfarm.errors import TransientError
 from npcfarm.keys import Keys
 from npcfarm.settings import get_settings
+from ops.cli import app
 from ops.cli_archive import archive_app
 from tests.archive_events import one_of_each, produce, stats
 from tests.conftest import _free_port, wait_for
@@ -60,13 +61,16 @@ def test_migrate_then_status_reports_revision_rows_and_backlog(
     assert "archiver: no batch written yet" in said(status)
 
 
-def test_an_unreachable_database_is_a_clear_error(archive_env: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_database_is_a_clear_error(
+    archive_env: pytest.MonkeyPatch, client: redis.Redis
+) -> None:
     use_archive(archive_env, f"postgresql://npc:secret@127.0.0.1:{_free_port()}/farm")
-    result = runner.invoke(archive_app, ["migrate"])
-    assert isinstance(result.exception, TransientError)
-    message = str(result.exception)
-    assert "archive database postgresql://npc:***@127.0.0.1" in message
-    assert "NPCFARM_ARCHIVE_URL" in message and "secret" not in message
+    for command in (["archive", "migrate"], ["npc", "sync"], ["memory", "restore"]):
+        result = runner.invoke(app, command)
+        assert isinstance(result.exception, TransientError), command
+        message = str(result.exception)
+        assert "archive database postgresql://npc:***@127.0.0.1" in message
+        assert "NPCFARM_ARCHIVE_URL" in message and "secret" not in message
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -215,3 +216,25 @@ def test_a_dead_ingest_loses_nothing(
     time.sleep(0.1)  # longer than claim_idle_ms
     assert service.run_once(block_ms=10).applied == 1
     assert len(jobs) == 1
+
+
+def test_ingest_outlives_a_flushdb_while_it_waits_for_events(
+    client: redis.Redis, keys: Keys, ingest: tuple[Ingest, list[Job]]
+) -> None:
+    service, jobs = ingest
+    stop = threading.Event()
+    serving = threading.Thread(target=service.serve, args=(stop,), kwargs={"block_ms": 300})
+    serving.start()
+    try:
+        time.sleep(0.5)  # blocked in XREADGROUP
+        client.flushdb()  # the inbox and its group vanish under the reader (UNBLOCKED)
+        time.sleep(0.5)
+        save_npcs(client, keys, [make_npc("vlad", archetype="vampire", world="castle")])
+        _push(client, keys, GOOD[3])
+        deadline = time.monotonic() + 10
+        while not jobs and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert serving.is_alive() and len(jobs) == 1
+    finally:
+        stop.set()
+        serving.join(timeout=5)

@@ -66,7 +66,9 @@ def test_the_same_event_is_remembered_once(
     hot, recall = store.load("npc-1")
     assert len(hot.turns) == 1 and recall.facts[0].count == 1
     assert hot.rel.players["p1"].trust == pytest.approx(0.1)
-    assert client.hget(keys.memory("npc-1"), "v") == "1"
+    version = client.hget(keys.memory("npc-1"), "v")
+    remember_interaction(store, "npc-1", event_id="e1", player_id="p1", kind="gift", text=None)
+    assert client.hget(keys.memory("npc-1"), "v") == version
 
 
 def test_an_attack_by_a_trusted_player_is_a_betrayal(store: MemoryStore) -> None:
@@ -113,13 +115,25 @@ def test_prefetch_is_one_round_trip_and_cached_by_version(
     views = cache.fetch(client, keys, [f"n{i}" for i in range(64)] + ["nobody"])
     after = client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
     assert after - before == 1
-    assert views["n7"].hot.turns[0].text == "hello number 7" and views["nobody"].version == 0
+    assert views["n7"].hot.turns[0].text == "hello number 7" and views["nobody"].version == ""
     assert cache.misses == 65
     cache.fetch(client, keys, [f"n{i}" for i in range(64)])
     assert cache.hits == 64
     remember_interaction(store, "n3", event_id="x", player_id="p2", kind="gift", text=None)
     again = cache.fetch(client, keys, ["n3", "n4"])
     assert len(again["n3"].hot.turns) == 2 and cache.misses == 66
+
+
+def test_a_worker_cache_does_not_outlive_a_redis_loss(
+    store: MemoryStore, client: redis.Redis, keys: Keys
+) -> None:
+    remember_interaction(store, "n", event_id="e1", player_id="p1", kind="talk", text="old")
+    cache = MemoryCache()
+    cache.fetch(client, keys, ["n"])
+    client.flushdb()  # Redis lost; the NPC's memory starts again from nothing
+    remember_interaction(store, "n", event_id="e2", player_id="p2", kind="talk", text="new")
+    view = cache.fetch(client, keys, ["n"])["n"]
+    assert [t.text for t in view.hot.turns] == ["new"]
 
 
 def test_sessions_end_on_silence_or_another_player_and_are_summarised(

@@ -15,9 +15,10 @@ import redis
 
 from npcfarm.keys import Keys
 from npcfarm.memory.records import HotMemory, Recall
-from npcfarm.memory.store import parse_hot, parse_recall
+from npcfarm.memory.store import NO_VERSION, parse_hot, parse_recall
 
 CACHE_SIZE = 20_000  # NPCs whose memory one worker process keeps
+NOT_HELD = "-"  # never a version token
 
 # What a decision reads; the rest (closed sessions, idempotency marks, the mood
 # trajectory) is for writers and `memory show`, and is left in Redis.
@@ -25,10 +26,11 @@ HOT_READ = ("turns", "rel", "quest", "session")
 RECALL_READ = ("summaries", "facts")
 
 # KEYS: memory(n1), recall(n1), memory(n2), recall(n2)...; ARGV: the versions held
+# (store.new_version tokens; '' for an NPC without memory)
 _PREFETCH = """
 local out = {}
 for i = 1, #ARGV do
-  local v = redis.call('HGET', KEYS[2 * i - 1], 'v') or '0'
+  local v = redis.call('HGET', KEYS[2 * i - 1], 'v') or ''
   if v == ARGV[i] then
     out[i] = {v}
   else
@@ -46,7 +48,7 @@ class MemoryView:
     RECALL_READ); `closed`, `seen` and `mood` are left empty."""
 
     npc_id: str
-    version: int
+    version: str
     hot: HotMemory
     recall: Recall
 
@@ -73,7 +75,7 @@ class MemoryCache:
         script = self._scripts.get(id(client))
         if script is None:
             script = self._scripts[id(client)] = client.register_script(_PREFETCH)
-        held = [str(self._views[n].version) if n in self._views else "-1" for n in ids]
+        held = [self._views[n].version if n in self._views else NOT_HELD for n in ids]
         flat_keys = [k for n in ids for k in (keys.memory(n), keys.recall(n))]
         reply = script(keys=flat_keys, args=held)  # type: ignore[operator]
         out: dict[str, MemoryView] = {}
@@ -84,7 +86,7 @@ class MemoryCache:
             else:
                 view = MemoryView(
                     npc_id,
-                    int(row[0]),
+                    str(row[0] or NO_VERSION),
                     parse_hot(_fields(HOT_READ, row[1])),
                     parse_recall(_fields(RECALL_READ, row[2])),
                 )

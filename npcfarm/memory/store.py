@@ -1,8 +1,8 @@
 """Reading and writing one NPC's memory in Redis, atomically and idempotently.
 
 Each update is an optimistic transaction over the NPC's two hashes (hot and recall):
-read, change in Python (where the caps are enforced), write back with the version
-bumped, the archive events and the conversation index in the same MULTI. A concurrent
+read, change in Python (where the caps are enforced), write back with a fresh version
+token, the archive events and the conversation index in the same MULTI. A concurrent
 writer (ingest and a worker on the same NPC) makes it retry; an event id already seen
 makes it a no-op, so a redelivered interaction is remembered once.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,15 @@ from npcfarm.memory.records import (
 from npcfarm.settings import Settings
 
 Mutate = Callable[[HotMemory, Recall, float], list[ArchiveEvent]]
+NO_VERSION = ""  # an NPC with no memory yet
+
+
+def new_version() -> str:
+    """A random token, not a counter: a counter restarts after Redis is lost or restored
+    and could meet a stale version a worker still caches."""
+    return secrets.token_hex(8)
+
+
 HOT_FIELDS = ("turns", "rel", "quest", "session", "closed", "seen")
 RECALL_FIELDS = ("summaries", "facts", "mood")
 MAX_RETRIES = 50
@@ -122,7 +132,7 @@ class MemoryStore:
         caps: Caps | None = None,
         *,
         conversation_gap_s: float = 60.0,
-        archive_maxlen: int = 2_000_000,
+        archive_maxlen: int | None = None,
     ) -> None:
         self.client, self.keys = client, keys
         self.caps = caps or Caps()
@@ -191,7 +201,7 @@ class MemoryStore:
         mem, rec = self.keys.memory(npc_id), self.keys.recall(npc_id)
         pipe.multi()
         pipe.hset(mem, mapping=_hot_fields(hot))
-        pipe.hincrby(mem, "v", 1)
+        pipe.hset(mem, "v", new_version())
         pipe.hset(rec, mapping=_recall_fields(recall))
         pipe.expire(rec, int(self.caps.window_s))
         due = self.due_at(hot)

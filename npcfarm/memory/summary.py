@@ -40,7 +40,7 @@ def deterministic_summary(session: Session, hot: HotMemory, recall: Recall) -> s
     acts = [k for k in session.kinds if k != "talk"]
     parts = [
         f"On {when} {session.player_id} spoke with me for about {minutes} min "
-        f"({session.turns} turns)."
+        f"({session.turns} turn{'' if session.turns == 1 else 's'})."
     ]
     if acts:
         parts.append(f"They {', '.join(_acted(k) for k in acts)}.")

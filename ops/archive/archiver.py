@@ -31,7 +31,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from npcfarm.archive import ArchiveEvent
 from npcfarm.keys import Keys
-from npcfarm.redisconn import StreamEntries, entries
+from npcfarm.redisconn import StreamEntries, entries, stream_gone
 from ops.archive.db import history_insert, npc_upsert
 from ops.archive.rows import Row, to_row
 from ops.archive.schema import HISTORY
@@ -254,9 +254,11 @@ class Archiver:
                 log.warning("archiver: Redis unavailable, retrying in %g s: %s", REDIS_RETRY_S, exc)
                 stop.wait(REDIS_RETRY_S)
             except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                self.ensure_group()  # the stream was deleted (e.g. FLUSHDB): start again
+                if stream_gone(exc):
+                    self.ensure_group()
+                    continue
+                log.exception("archiver: Redis refused a command, retrying in %g s", REDIS_RETRY_S)
+                stop.wait(REDIS_RETRY_S)
             except DATABASE_ERRORS as exc:
                 level = logging.WARNING if _disconnect(exc) else logging.ERROR
                 log.log(level, "archiver: database error, nothing acknowledged, retrying in "

@@ -35,7 +35,7 @@ from npcfarm.memory.remember import (
     remember_reply,
     store_summary,
 )
-from npcfarm.memory.store import MemoryStore
+from npcfarm.memory.store import MemoryStore, new_version
 from npcfarm.memory.summary import deterministic_summary, due_sessions, summary_memory
 from npcfarm.redisconn import connect, keys_for
 from npcfarm.settings import get_settings
@@ -97,7 +97,7 @@ def prefetch(store: MemoryStore, npcs: int, rounds: int) -> dict[str, Any]:
 
     def changed(batch: list[str]) -> None:
         for npc in batch[:8]:
-            client.hincrby(keys.memory(npc), "v", 1)  # as a write elsewhere would
+            client.hset(keys.memory(npc), "v", new_version())  # as a write elsewhere would
 
     mixed = []
     for batch in batches:
