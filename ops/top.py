@@ -20,6 +20,8 @@ from rich.text import Text
 
 from npcfarm.domain import Decision
 from npcfarm.keys import Keys
+from npcfarm.memory.prefetch import MemoryCache, MemoryView
+from npcfarm.memory.render import known_line
 from npcfarm.redisconn import entries
 from npcfarm.registry import load_npcs
 from ops.status import gather, render
@@ -27,6 +29,14 @@ from ops.status import gather, render
 RECENT = 8  # decisions shown under the table
 RECENT_ANSWERS = 4  # answers to players, and memories formed, shown
 ANSWER_SCAN = 2_000  # result-stream entries searched for answers to players
+_MEMORY = MemoryCache(size=64)
+
+
+def _player(d: Decision, view: MemoryView) -> str | None:
+    """Whom an answer was for: its target, else the last player in the NPC's memory."""
+    if d.target and d.target in view.hot.rel.players:
+        return d.target
+    return next((t.who for t in reversed(view.hot.turns) if t.who != "self"), None)
 
 
 def recent_decisions(client: redis.Redis, keys: Keys, world: str, count: int = RECENT) -> Table:
@@ -50,18 +60,21 @@ def recent_decisions(client: redis.Redis, keys: Keys, world: str, count: int = R
 def conversations(client: redis.Redis, keys: Keys, world: str) -> Table:
     """The latest answers to players, and the latest memories formed."""
     table = Table(title="players and memory", title_justify="left")
-    for column in ("NPC", "what", "text"):
-        table.add_column(column, overflow="ellipsis", no_wrap=True,
-                         max_width=90 if column == "text" else None)  # fmt: skip
+    for column, width in (("NPC", None), ("what", None), ("text", 60), ("knows of them", 60)):
+        table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=width)
     rows = entries(client.xrevrange(keys.results(world), count=ANSWER_SCAN))
     answers = [Decision.model_validate_json(f["d"]) for _, f in rows
                if f.get("d") and '"tick_id":"ix-' in f["d"]][:RECENT_ANSWERS]  # fmt: skip
+    views = _MEMORY.fetch(client, keys, [d.npc_id for d in answers])
     for d in answers:
-        table.add_row(d.npc_id, f"answers {d.target or 'a player'} ({d.source})",
-                      d.speech or f"({d.action})")  # fmt: skip
+        player = _player(d, views[d.npc_id])
+        known = known_line(views[d.npc_id], player) if player else ""
+        table.add_row(d.npc_id, f"answers {player or 'a player'} ({d.source})",
+                      d.speech or f"({d.action})", known or "(a stranger)")  # fmt: skip
     for raw in client.lrange(keys.memories_recent, 0, RECENT_ANSWERS - 1):
         memory = json.loads(raw)
-        table.add_row(memory["npc"], f"remembers ({memory['kind']})", memory["text"] or "")
+        table.add_row(memory["npc"], f"remembers ({memory['kind']})", memory["text"] or "",
+                      memory.get("player") or "")  # fmt: skip
     return table
 
 

@@ -52,6 +52,21 @@ def bond_line(player_id: str, bond: Bond) -> str:
     return line
 
 
+def known_line(view: MemoryView, player_id: str) -> str:
+    """What an NPC knows of a player, in one line for operators (`top`): the bond, the
+    strongest fact and the newest promise; empty for a stranger."""
+    bond = view.hot.rel.players.get(player_id)
+    facts = [f for f in view.recall.facts if f.player_id == player_id]
+    parts = []
+    if bond is not None:
+        parts.append(f"met {_times(bond.met)}, trust {bond.trust:+.2f}")
+    if facts:
+        parts.append(max(facts, key=lambda f: (f.importance, f.ts)).text)
+    if bond is not None and bond.promises:
+        parts.append(f"promised {_quoted(bond.promises[-1])}")
+    return "; ".join(parts)
+
+
 def recall_line(view: MemoryView, player_id: str) -> str | None:
     """What the rules brain says to a player about its strongest memory of them (not one
     the act being answered just formed), or None."""
