@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     engine_time_limit_s: float = Field(15.0, gt=0)  # per decision; slower ones fall back
     engine_max_tokens: int = Field(96, ge=16, le=1024)  # per decision
     engine_load_wait_s: float = Field(30.0, ge=0)  # a fresh worker's first task waits this long
+    # A tick or job that already waited this long in its queue is decided by the rules
+    # brain (reason `llm_backlog`): a model slower than the demand would otherwise let the
+    # Gold queue, and every answer's latency, grow without bound. 0: always ask the model.
+    engine_queue_budget_s: float = Field(4.0, ge=0)
     engine_breaker_threshold: int = Field(3, ge=1)  # consecutive failed batches to open
     engine_breaker_cooldown_s: float = Field(30.0, gt=0)  # before a probe batch
     response_cache_ttl_s: int = Field(60, ge=0)  # repeat identical prompts from cache; 0: off

@@ -17,6 +17,9 @@ from npcfarm.keys import Keys, queue_key
 RATE_WINDOW_S = 10  # decisions/s is averaged over this many whole seconds
 
 
+REASON = "reason_"  # counter prefix: decisions per `reason` (reason_llm_backlog, ...)
+
+
 def bump(client: redis.Redis, keys: Keys, tier: Tier, counter: str, amount: int = 1) -> None:
     if amount:
         client.hincrby(keys.stats(tier), counter, amount)

@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 
 from npcfarm.keys import Keys
 from npcfarm.stats import summarize
+from ops.status import reason_counts
 
 COUNTERS = {  # Redis counter name -> help text
     "enqueued": "Ticks the scheduler enqueued.",
@@ -52,8 +53,14 @@ class FarmCollector(Collector):
             "p95": GaugeMetricFamily("npcfarm_latency_p95_ms",
                                      "Enqueue-to-publish latency, 95th pct.", labels=["tier"]),
         }  # fmt: skip
+        reasons = CounterMetricFamily(
+            "npcfarm_decision_reasons", "Decisions with a reason: model fallbacks to the rules "
+            "brain (llm_backlog, timeout, ...) and claim re-decisions.", labels=["tier", "reason"],
+        )  # fmt: skip
         for t in tiers:
             label = [str(t.tier)]
+            for reason, count in reason_counts(t.counters).items():
+                reasons.add_metric([*label, reason], count)
             for name, family in counters.items():
                 family.add_metric(label, t.counters.get(name, 0))
             gauges["npcs"].add_metric(label, t.npcs)
@@ -62,6 +69,7 @@ class FarmCollector(Collector):
             gauges["p50"].add_metric(label, t.p50_ms)
             gauges["p95"].add_metric(label, t.p95_ms)
         yield from counters.values()
+        yield reasons
         yield from gauges.values()
         yield from self._world()
 

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from npcfarm.keys import Keys
 from npcfarm.redisconn import text
-from npcfarm.stats import TierSummary, summarize
+from npcfarm.stats import REASON, TierSummary, summarize
 
 PING_TIMEOUT_S = 1.0  # how long live workers get to answer
 
@@ -81,6 +81,11 @@ def gather(
     return status
 
 
+def reason_counts(counters: dict[str, int]) -> dict[str, int]:
+    """Decisions by `reason` (model fallbacks, claim re-decisions) from a tier's counters."""
+    return {k.removeprefix(REASON): v for k, v in counters.items() if k.startswith(REASON) and v}
+
+
 def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
     table = Table(title=title, title_justify="left")
     for column in (
@@ -114,6 +119,10 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
         f"(GPU layers {e.get('offloaded_layers', 0)}/{e.get('n_layers', '?')})"
         for where, e in sorted(status.engines.items())
     )
+    reasons = "; ".join(
+        f"{t.tier} " + ", ".join(f"{name} {count:,}" for name, count in sorted(found.items()))
+        for t in status.tiers if (found := reason_counts(t.counters))
+    )  # fmt: skip
     footer = Text.assemble(
         ("leader ", "dim"), status.leader or "none",
         ("   ticks.toml ", "dim"), status.ticks_version or "-",
@@ -121,6 +130,7 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
         ("   dead letters ", "dim"), str(status.dead_letters),
         ("\nworkers ", "dim"), workers,
         ("\nengines ", "dim"), engines or "none loaded (rules brain only)",
+        ("\nreasons ", "dim"), reasons or "none (every decision its brain's first choice)",
         ("\nmemory ", "dim"), f"{status.conversations} conversations open",
         ("   archive ", "dim"), f"{status.archive.get('archived', 0):,} archived, "
         f"{status.archive.get('backlog', 0):,} in the stream, "

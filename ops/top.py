@@ -29,6 +29,9 @@ from ops.status import gather, render
 RECENT = 8  # decisions shown under the table
 RECENT_ANSWERS = 4  # answers to players, and memories formed, shown
 ANSWER_SCAN = 2_000  # result-stream entries searched for answers to players
+LOG_WIDTH = 160  # frames printed to a log (no terminal) are this wide, not 80
+# columns a narrow terminal must still show (the rest shrink first, with an ellipsis)
+MIN_WIDTH = {"NPC": 10, "what": 14, "action": 6, "says": 16, "text": 16}
 _MEMORY = MemoryCache(size=64)
 
 
@@ -42,7 +45,7 @@ def _player(d: Decision, view: MemoryView) -> str | None:
 def recent_decisions(client: redis.Redis, keys: Keys, world: str, count: int = RECENT) -> Table:
     table = Table(title=f"latest decisions in {world}", title_justify="left")
     for column in ("NPC", "archetype", "tier", "action", "target", "emotion", "says", "why", "ms"):
-        table.add_column(column, overflow="ellipsis", no_wrap=True,
+        table.add_column(column, overflow="ellipsis", no_wrap=True, min_width=MIN_WIDTH.get(column),
                          max_width=44 if column == "says" else None)  # fmt: skip
     rows = entries(client.xrevrange(keys.results(world), count=count))
     found = load_npcs(client, keys, [fields["npc"] for _, fields in rows])
@@ -61,7 +64,8 @@ def conversations(client: redis.Redis, keys: Keys, world: str) -> Table:
     """The latest answers to players, and the latest memories formed."""
     table = Table(title="players and memory", title_justify="left")
     for column, width in (("NPC", None), ("what", None), ("text", 60), ("knows of them", 60)):
-        table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=width)
+        table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=width,
+                         min_width=MIN_WIDTH.get(column))  # fmt: skip
     rows = entries(client.xrevrange(keys.results(world), count=ANSWER_SCAN))
     answers = [Decision.model_validate_json(f["d"]) for _, f in rows
                if f.get("d") and '"tick_id":"ix-' in f["d"]][:RECENT_ANSWERS]  # fmt: skip
@@ -118,6 +122,7 @@ def watch(
                 time.sleep(1.0)
                 live.update(frame(client, keys, app, world, title))
     else:
+        wide = Console(file=console.file, width=max(console.width, LOG_WIDTH))
         while running():
             time.sleep(5.0)
-            console.print(frame(client, keys, app, world, title))
+            wide.print(frame(client, keys, app, world, title))

@@ -22,10 +22,10 @@ from npcfarm.domain import NPC, Decision, Job, Nearby, Source, Tick, TickBatch, 
 from npcfarm.errors import InvalidInput, first_problem
 from npcfarm.registry import load_npcs
 from npcfarm.results import release_ticks
-from npcfarm.stats import bump
+from npcfarm.stats import REASON, bump
 from tasks.context import WorkerContext
 from tasks.coordinate import decide_coordinated, with_surroundings
-from tasks.llm import BRAIN, Asked, LlmBrain
+from tasks.llm import BRAIN, Answer, Asked, LlmBrain
 from tasks.memory import recall_for_prompts, recall_lines, remember_decisions
 
 log = logging.getLogger(__name__)
@@ -118,15 +118,11 @@ def decide_ticks(
     kept_ticks = [t for t, _ in known]
     kept_npcs = with_surroundings(ctx, [n for _, n in known], visitors or {})
     tick_ids = [t.tick_id for t in kept_ticks]
-    preset = []
     visitors, words = visitors or {}, words or {}
+    preset = []
     if brain == "llm":
-        memories = recall_for_prompts(ctx, kept_npcs, ticks[0].tier, visitors, words)
-        preset = llm.decide(ctx, [
-            Asked(npc, tick_id, player_id=visitors[npc.id].id if npc.id in visitors else None,
-                  words=words.get(npc.id), memory=memories.get(npc.id))
-            for npc, tick_id in zip(kept_npcs, tick_ids, strict=True)
-        ])  # fmt: skip
+        preset = _model_answers(ctx, llm, ticks=kept_ticks, npcs=kept_npcs, visitors=visitors,
+                                words=words, started=started)  # fmt: skip
     choices, reasons, sources = decide_coordinated(
         ctx, kept_npcs, tick_ids, lease_s=lease_s, preset=preset
     )
@@ -136,7 +132,7 @@ def decide_ticks(
             if i not in sources and choices[i].speech and npc.id in lines:
                 choices[i] = replace(choices[i], speech=lines[npc.id])
     for reason in set(reasons.values()):
-        bump(ctx.client, ctx.keys, ticks[0].tier, f"reason_{reason.split(':')[0]}",
+        bump(ctx.client, ctx.keys, ticks[0].tier, REASON + reason.split(":")[0],
              sum(1 for r in reasons.values() if r == reason))  # fmt: skip
     decisions = build_decisions(
         kept_ticks, kept_npcs, choices, started=started, decided=time.time(), reasons=reasons,
@@ -145,6 +141,36 @@ def decide_ticks(
     published = ctx.publisher.publish(decisions, idempotent=idempotent)
     remember_decisions(ctx, decisions, visitors)
     return published
+
+
+def _model_answers(
+    ctx: WorkerContext,
+    llm: LlmBrain,
+    *,
+    ticks: Sequence[Tick],
+    npcs: Sequence[NPC],
+    visitors: dict[str, Nearby],
+    words: dict[str, str],
+    started: float,
+) -> list[Answer]:
+    """The model's answers, aligned with `npcs`; ticks that waited past the queue budget
+    go to the rules brain (`llm_backlog`), so a backlog drains at rules speed."""
+    budget = ctx.settings.engine_queue_budget_s
+    late = {i for i, t in enumerate(ticks) if budget and started - t.enqueued_at > budget}
+    out = [Answer(None, Source.RULES, "llm_backlog")] * len(npcs)
+    fresh = [i for i in range(len(npcs)) if i not in late]
+    if not fresh:
+        return out
+    asked_npcs = [npcs[i] for i in fresh]
+    memories = recall_for_prompts(ctx, asked_npcs, ticks[0].tier, visitors, words)
+    answers = llm.decide(ctx, [
+        Asked(npc, ticks[i].tick_id, player_id=visitors[npc.id].id if npc.id in visitors else None,
+              words=words.get(npc.id), memory=memories.get(npc.id))
+        for i, npc in zip(fresh, asked_npcs, strict=True)
+    ])  # fmt: skip
+    for i, answer in zip(fresh, answers, strict=True):
+        out[i] = answer
+    return out
 
 
 def _admit(ctx: WorkerContext, ticks: Sequence[Tick], started: float) -> list[tuple[Tick, NPC]]:

@@ -92,3 +92,30 @@ def test_disabled_engine_is_said_so(client: redis.Redis, keys: Keys, settings: S
     ((_, decision),) = read_results(client, keys, "w1")
     assert decision.source is Source.RULES and decision.reason == "engine_off"
     assert BRAIN.model == ""
+
+
+def test_ticks_that_waited_past_the_queue_budget_are_decided_by_rules(
+    client: redis.Redis, keys: Keys, llm_settings: Settings
+) -> None:
+    from npcfarm.stats import summarize  # noqa: PLC0415
+    from ops.status import reason_counts  # noqa: PLC0415
+
+    ctx = WorkerContext.build(llm_settings.model_copy(update={"engine_queue_budget_s": 4.0}))
+    brain = LlmBrain()
+    save_npcs(client, keys, [make_npc("fresh", player_at=3.0), make_npc("late", player_at=3.0)])
+    fresh, late = _ticks(["fresh", "late"])
+    late = late.model_copy(update={"enqueued_at": time.time() - 10.0})  # a backlog's tick
+    assert decide_ticks(ctx, [fresh, late], idempotent=False, brain="llm", llm=brain) == 2
+    decisions = {d.npc_id: d for _, d in read_results(client, keys, "w1")}
+    assert decisions["late"].source is Source.RULES
+    assert decisions["late"].reason == "llm_backlog"
+    assert decisions["fresh"].reason != "llm_backlog"  # asked the model (its answer or its error)
+    assert brain.model == "tiny"
+    gold = next(t for t in summarize(client, keys) if t.tier is Tier.GOLD)
+    assert reason_counts(gold.counters)["llm_backlog"] == 1
+
+    patient = WorkerContext.build(llm_settings.model_copy(update={"engine_queue_budget_s": 0.0}))
+    old = _ticks(["late"])[0].model_copy(update={"enqueued_at": time.time() - 10.0})
+    assert decide_ticks(patient, [old], idempotent=False, brain="llm", llm=brain) == 1
+    newest = max((d for _, d in read_results(client, keys, "w1")), key=lambda d: d.seq)
+    assert newest.tick_id == old.tick_id and newest.reason != "llm_backlog"  # 0: always asks
