@@ -13,8 +13,10 @@ lives in the system prompt and in the grammar, where nothing a player says can r
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from models.archetypes import Archetype
 from npcfarm.domain import NPC, Action, Emotion, Nearby
@@ -24,6 +26,7 @@ MAX_PLAYER_WORDS = 300  # characters of player text quoted into a prompt
 MAX_TURNS = 8  # recent turns quoted into a prompt
 MAX_TURN_CHARS = 160  # characters per quoted turn
 MAX_NEARBY_LISTED = 6  # nearby entities listed per kind
+ECHO_WORDS = 6  # a run of this many words copied from the instructions is an echo, not a line
 MAX_MEMORY_LINES, MAX_MEMORY_LINE = 8, 700  # memory lines quoted, characters each
 
 DEFAULT_SYSTEM_TEMPLATE = (
@@ -60,6 +63,25 @@ def system_prompt(archetype: Archetype) -> str:
         emotions=", ".join(e.value for e in Emotion),
         example=json.dumps(example, ensure_ascii=False),
     )
+
+
+def _runs(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z0-9']+", text.lower())
+    return {tuple(words[i : i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1)}
+
+
+@lru_cache(maxsize=64)
+def _instruction_runs(archetype: Archetype) -> frozenset[tuple[str, ...]]:
+    """Word runs of the system prompt that are instructions, not the example line (a
+    model may well reuse the example bark, which is the archetype's own voice)."""
+    example = archetype.barks_for(Emotion.CURIOUS)[0]
+    return frozenset(_runs(system_prompt(archetype)) - _runs(example))
+
+
+def echoes_instructions(speech: str, archetype: Archetype) -> bool:
+    """Whether a model's line repeats its instructions ("You're a werewolf in a dark
+    fantasy game...") instead of speaking: small models do, and no player should hear it."""
+    return not _runs(speech).isdisjoint(_instruction_runs(archetype))
 
 
 def _quote(text: str, limit: int) -> str:

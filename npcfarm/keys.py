@@ -184,7 +184,7 @@ class Keys:
 
     @property
     def engines(self) -> str:
-        """HASH: "host:pid" -> JSON of a loaded engine (base, GPU offload, load time)."""
+        """HASH: "host:pid" -> JSON of a loaded engine (base, GPU offload, load and seen time)."""
         return f"{self.prefix}:engines"
 
     # -- memory ---------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +11,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from npcfarm import engines
 from npcfarm.keys import Keys
 from npcfarm.redisconn import text
 from npcfarm.stats import REASON, TierSummary, summarize
@@ -71,7 +71,7 @@ def gather(
         ticks_version=text(client.hget(keys.ticks_config, "version")),
         rejected=int(client.xlen(keys.rejected_jobs)),
         dead_letters=int(client.xlen(keys.dead_letters)),
-        engines={str(k): json.loads(v) for k, v in client.hgetall(keys.engines).items()},
+        engines=engines.live(client, keys),
         conversations=int(client.zcard(keys.conversations)),
     )
     status.archive = {str(k): int(v) for k, v in client.hgetall(keys.archive_stats).items()}

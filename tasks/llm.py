@@ -12,16 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+
 from models.archetypes import get_archetype
+from models.prompts import echoes_instructions
 from models.rules import RuleChoice
+from npcfarm import engines
 from npcfarm.domain import NPC, Action, Emotion, Source, clip_speech
 from npcfarm.errors import EngineError, NpcFarmError
 from npcfarm.memory.render import PromptMemory
@@ -89,11 +91,18 @@ class LlmBrain:
         self._engine, self._model = engine, config.base
         info = {"base": config.base, "loaded_s": round(time.monotonic() - started, 2),
                 "at": time.time(), **engine.offload}  # fmt: skip
-        ctx.client.hset(ctx.keys.engines, f"{socket.gethostname()}:{os.getpid()}",
-                        json.dumps(info))  # fmt: skip
+        engines.register(ctx.client, ctx.keys, info)
         log.info("engine %s ready in %.1f s (offload %s)", config.base, info["loaded_s"],
                  engine.offload)  # fmt: skip
         self._ready.set()
+
+    def leave(self, ctx: WorkerContext) -> None:
+        """The process is shutting down: take its engine off the registry."""
+        if self._engine is not None:
+            try:
+                engines.forget(ctx.client, ctx.keys)
+            except redis.RedisError as exc:  # the entry then goes stale and is dropped later
+                log.warning("could not unregister the engine: %s", exc)
 
     @property
     def model(self) -> str:
@@ -134,7 +143,9 @@ class LlmBrain:
             self.breaker.failed()
             log.warning("engine failed a reflection, deterministic summary only: %s", exc)
             return None
-        return clip_speech(result.speech) if result.ok and result.speech else None
+        if not result.ok or not result.speech or echoes_instructions(result.speech, archetype):
+            return None
+        return clip_speech(result.speech)
 
     def decide(self, ctx: WorkerContext, asked: Sequence[Asked]) -> list[Answer]:
         """Model decisions where possible; the rest marked for the rules brain, with why."""
@@ -164,7 +175,7 @@ class LlmBrain:
             cached = ctx.client.mget([ctx.keys.response_cache(d) for d in digests])
             for i, raw in enumerate(cached):
                 if raw:
-                    answers[i] = Answer(_choice(asked[i].npc, json.loads(raw)), Source.CACHE, None)
+                    answers[i] = validate_answer(asked[i].npc, json.loads(raw), Source.CACHE)
         todo = [i for i, a in enumerate(answers) if a is None]
         if todo:
             self._ask(ctx, requests=[requests[i] for i in todo], todo=todo, asked=asked,
@@ -195,10 +206,12 @@ class LlmBrain:
             if result.error is not None:
                 answers[i] = Answer(None, Source.RULES, result.error.split(":")[0][:64])
                 continue
-            good += 1
             fields = {"action": str(result.action), "target": result.target,
                       "speech": result.speech, "emotion": str(result.emotion)}  # fmt: skip
-            answers[i] = Answer(_choice(asked[i].npc, fields), Source.LLM, None)
+            answers[i] = answer = validate_answer(asked[i].npc, fields, Source.LLM)
+            if answer.choice is None:
+                continue
+            good += 1
             if ctx.settings.response_cache_ttl_s:
                 pipe.set(ctx.keys.response_cache(digests[i]), json.dumps(fields),
                          ex=ctx.settings.response_cache_ttl_s)  # fmt: skip
@@ -210,18 +223,22 @@ def _digest(model: str, system: str, prompt: str) -> str:
     return hashlib.sha256("\x00".join((model, system, prompt)).encode()).hexdigest()[:32]
 
 
-def _choice(npc: NPC, fields: dict[str, Any]) -> RuleChoice | None:
-    """Validate a model decision against the schema and the NPC's world, once more."""
+def validate_answer(npc: NPC, fields: dict[str, Any], source: Source) -> Answer:
+    """Validate a model decision against the schema and the NPC's world, once more; a
+    refused one goes to the rules brain and says why."""
     try:
         action, emotion = Action(fields["action"]), Emotion(fields["emotion"])
     except (KeyError, ValueError):
-        return None
-    if action not in get_archetype(npc.archetype).allowed_actions:
-        return None
+        return Answer(None, Source.RULES, "invalid_output")
+    archetype = get_archetype(npc.archetype)
+    if action not in archetype.allowed_actions:
+        return Answer(None, Source.RULES, "invalid_output")
     seen = {e.id for e in (*npc.state.nearby_players, *npc.state.nearby_npcs)}
     target = fields.get("target") if fields.get("target") in seen else None
     speech = clip_speech(str(fields["speech"])) if fields.get("speech") else None
-    return RuleChoice(action, target, speech, emotion)
+    if speech and echoes_instructions(speech, archetype):
+        return Answer(None, Source.RULES, "prompt_echo")
+    return Answer(RuleChoice(action, target, speech, emotion), source, None)
 
 
 BRAIN = LlmBrain()  # one per worker process (Celery forks before any engine loads)

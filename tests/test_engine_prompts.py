@@ -16,11 +16,12 @@ from models.prompts import (
     MAX_PLAYER_WORDS,
     MAX_TURNS,
     chat_format,
+    echoes_instructions,
     system_prompt,
     user_prompt,
 )
 from models.testmodels import CHAT_TEMPLATE, write_tiny_model
-from npcfarm.domain import NPC, Nearby, NPCState
+from npcfarm.domain import NPC, Emotion, Nearby, NPCState
 from npcfarm.errors import ConfigError
 
 
@@ -96,3 +97,16 @@ def test_framing_keeps_typed_markers_as_text(tiny: Model) -> None:
 def test_model_reports_its_template(tiny: Model, tmp_path: Path) -> None:
     assert tiny.chat_template == CHAT_TEMPLATE
     assert tiny.n_layer == 2 and tiny.add_bos
+
+
+@pytest.mark.parametrize("name", sorted(default_catalogue()))
+def test_a_line_that_repeats_the_instructions_is_an_echo_and_a_bark_is_not(name: str) -> None:
+    archetype = get_archetype(name)
+    prompt = system_prompt(archetype)
+    leaked = " ".join(prompt.split()[:9]).replace("You are", "You're")
+    assert echoes_instructions(leaked, archetype)
+    assert echoes_instructions("hmm " + " ".join(prompt.split()[-12:]), archetype)
+    for emotion in Emotion:
+        for bark in archetype.barks_for(emotion):
+            assert not echoes_instructions(bark, archetype), bark
+    assert not echoes_instructions("Stay back, stranger. The night is mine.", archetype)

@@ -119,3 +119,24 @@ def test_ticks_that_waited_past_the_queue_budget_are_decided_by_rules(
     assert decide_ticks(patient, [old], idempotent=False, brain="llm", llm=brain) == 1
     newest = max((d for _, d in read_results(client, keys, "w1")), key=lambda d: d.seq)
     assert newest.tick_id == old.tick_id and newest.reason != "llm_backlog"  # 0: always asks
+
+
+def test_model_output_is_validated_again_and_a_refusal_says_why() -> None:
+    from models.archetypes import get_archetype  # noqa: PLC0415
+    from models.prompts import system_prompt  # noqa: PLC0415
+    from tasks.llm import validate_answer  # noqa: PLC0415
+
+    wolf = make_npc("w", archetype="werewolf", player_at=2.0)
+    good = {"action": "speak", "target": "player-1", "speech": "Back off.", "emotion": "angry"}
+    answer = validate_answer(wolf, good, Source.LLM)
+    assert answer.choice is not None and answer.source is Source.LLM and answer.reason is None
+    assert answer.choice.target == "player-1"
+    unseen = validate_answer(wolf, {**good, "target": "nobody"}, Source.CACHE)
+    assert unseen.choice is not None and unseen.choice.target is None  # not in sight: dropped
+    for bad, why in (
+        ({**good, "action": "trade"}, "invalid_output"),  # werewolves do not trade
+        ({**good, "emotion": "smug"}, "invalid_output"),
+        ({**good, "speech": system_prompt(get_archetype("werewolf"))[:80]}, "prompt_echo"),
+    ):
+        refused = validate_answer(wolf, bad, Source.LLM)
+        assert (refused.choice, refused.source, refused.reason) == (None, Source.RULES, why)

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
 from tasks import context
 from tasks.llm import BRAIN
@@ -32,6 +32,11 @@ def _fresh_process(**_: Any) -> None:
     # Silver is served; a Bronze-only worker loads one only if a job ever asks for it.
     if MODEL_QUEUES & set(app.amqp.queues.consume_from or ()):
         BRAIN.start_loading(context.get())
+
+
+@worker_process_shutdown.connect
+def _leaving(**_: Any) -> None:
+    BRAIN.leave(context.get())  # `status` stops listing this process's engine at once
 
 
 @worker_ready.connect
