@@ -36,9 +36,12 @@ _MEMORY = MemoryCache(size=64)
 
 
 def _player(d: Decision, view: MemoryView) -> str | None:
-    """Whom an answer was for: its target, else the last player in the NPC's memory."""
+    """Whom an answer was for: its target, else the conversation it answered, else the
+    last player in the NPC's memory."""
     if d.target and d.target in view.hot.rel.players:
         return d.target
+    if view.hot.session is not None:
+        return view.hot.session.player_id
     return next((t.who for t in reversed(view.hot.turns) if t.who != "self"), None)
 
 
