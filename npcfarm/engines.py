@@ -32,23 +32,31 @@ def this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def live(client: redis.Redis, keys: Keys, *, now: float | None = None) -> dict[str, dict[str, Any]]:
-    """Engines of processes that are still alive (seen within STALE_S)."""
+def _split(
+    client: redis.Redis, keys: Keys, now: float | None
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The registry read once: entries seen within STALE_S, and the names of the rest."""
     now = time.time() if now is None else now
-    out = {}
+    alive, dead = {}, []
     for name, raw in client.hgetall(keys.engines).items():
         info = json.loads(raw)
         if now - float(info.get("seen", info.get("at", 0))) <= STALE_S:
-            out[str(name)] = info
-    return out
+            alive[str(name)] = info
+        else:
+            dead.append(str(name))
+    return alive, dead
+
+
+def live(client: redis.Redis, keys: Keys, *, now: float | None = None) -> dict[str, dict[str, Any]]:
+    """Engines of processes that are still alive (seen within STALE_S)."""
+    return _split(client, keys, now)[0]
 
 
 def register(client: redis.Redis, keys: Keys, info: dict[str, Any]) -> None:
     """Announce this process's engine, forget the dead, and keep the entry fresh."""
     name = this_process()
     client.hset(keys.engines, name, json.dumps({**info, "seen": time.time()}))
-    alive = live(client, keys)
-    dead = [n for n in client.hkeys(keys.engines) if n not in alive and n != name]
+    _, dead = _split(client, keys, None)
     if dead:
         client.hdel(keys.engines, *dead)
     with _lock:

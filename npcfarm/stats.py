@@ -20,6 +20,11 @@ RATE_WINDOW_S = 10  # decisions/s is averaged over this many whole seconds
 REASON = "reason_"  # counter prefix: decisions per `reason` (reason_llm_backlog, ...)
 
 
+def reason_counts(counters: dict[str, int]) -> dict[str, int]:
+    """Decisions by `reason` (model fallbacks, claim re-decisions) from a tier's counters."""
+    return {k.removeprefix(REASON): v for k, v in counters.items() if k.startswith(REASON) and v}
+
+
 def bump(client: redis.Redis, keys: Keys, tier: Tier, counter: str, amount: int = 1) -> None:
     if amount:
         client.hincrby(keys.stats(tier), counter, amount)

@@ -14,8 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from npcfarm.keys import Keys
-from npcfarm.stats import summarize
-from ops.status import reason_counts
+from npcfarm.stats import reason_counts, summarize
 
 COUNTERS = {  # Redis counter name -> help text
     "enqueued": "Ticks the scheduler enqueued.",

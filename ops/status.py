@@ -14,7 +14,7 @@ from rich.text import Text
 from npcfarm import engines
 from npcfarm.keys import Keys
 from npcfarm.redisconn import text
-from npcfarm.stats import REASON, TierSummary, summarize
+from npcfarm.stats import TierSummary, reason_counts, summarize
 
 PING_TIMEOUT_S = 1.0  # how long live workers get to answer
 
@@ -79,11 +79,6 @@ def gather(
     if with_workers and app is not None:
         status.workers = live_workers(app)
     return status
-
-
-def reason_counts(counters: dict[str, int]) -> dict[str, int]:
-    """Decisions by `reason` (model fallbacks, claim re-decisions) from a tier's counters."""
-    return {k.removeprefix(REASON): v for k, v in counters.items() if k.startswith(REASON) and v}
 
 
 def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:

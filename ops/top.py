@@ -107,6 +107,14 @@ def frame(client: redis.Redis, keys: Keys, app: Celery | None, world: str, title
     )
 
 
+def for_output(console: Console) -> Console:
+    """The console itself on a terminal; on a log (no terminal) one LOG_WIDTH wide, since
+    Rich would otherwise assume 80 columns and squeeze the tables' columns away."""
+    if console.is_terminal:
+        return console
+    return Console(file=console.file, width=max(console.width, LOG_WIDTH))
+
+
 def watch(
     console: Console,
     client: redis.Redis,
@@ -125,7 +133,7 @@ def watch(
                 time.sleep(1.0)
                 live.update(frame(client, keys, app, world, title))
     else:
-        wide = Console(file=console.file, width=max(console.width, LOG_WIDTH))
+        console = for_output(console)
         while running():
             time.sleep(5.0)
-            wide.print(frame(client, keys, app, world, title))
+            console.print(frame(client, keys, app, world, title))

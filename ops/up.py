@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,7 +37,7 @@ from npcfarm.settings import Settings
 from ops.demo import DEMO_WORLD_M, demo_npcs
 from ops.embedded_redis import EmbeddedRedis
 from ops.status import gather, render
-from ops.top import LOG_WIDTH, watch
+from ops.top import for_output, watch
 from ops.worker import spawn_worker, stop_worker, worker_argv
 from schedules.config import load_ticks
 from schedules.placement import register_npcs
@@ -193,7 +192,7 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
     from schedules.scheduler import Scheduler  # noqa: PLC0415
     from workers.app import app  # noqa: PLC0415
 
-    console = Console() if sys.stdout.isatty() else Console(width=LOG_WIDTH)  # a log: wide
+    console = for_output(Console())
     settings = demo_settings(settings)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -156,9 +156,8 @@ def _model_answers(
     """The model's answers, aligned with `npcs`; ticks that waited past the queue budget
     go to the rules brain (`llm_backlog`), so a backlog drains at rules speed."""
     budget = ctx.settings.engine_queue_budget_s
-    late = {i for i, t in enumerate(ticks) if budget and started - t.enqueued_at > budget}
+    fresh = [i for i, t in enumerate(ticks) if not budget or started - t.enqueued_at <= budget]
     out = [Answer(None, Source.RULES, "llm_backlog")] * len(npcs)
-    fresh = [i for i in range(len(npcs)) if i not in late]
     if not fresh:
         return out
     asked_npcs = [npcs[i] for i in fresh]

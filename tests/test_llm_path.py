@@ -97,8 +97,7 @@ def test_disabled_engine_is_said_so(client: redis.Redis, keys: Keys, settings: S
 def test_ticks_that_waited_past_the_queue_budget_are_decided_by_rules(
     client: redis.Redis, keys: Keys, llm_settings: Settings
 ) -> None:
-    from npcfarm.stats import summarize  # noqa: PLC0415
-    from ops.status import reason_counts  # noqa: PLC0415
+    from npcfarm.stats import reason_counts, summarize  # noqa: PLC0415
 
     ctx = WorkerContext.build(llm_settings.model_copy(update={"engine_queue_budget_s": 4.0}))
     brain = LlmBrain()
