@@ -202,12 +202,22 @@ def _extract(npcs: Sequence[NPC]) -> tuple[F64, list[Ids]]:
         other = min(s.nearby_npcs, key=_DISTANCE, default=None)
         hostiles = [e for e in chain(s.nearby_players, s.nearby_npcs) if e.hostile]
         hostile = min(hostiles, key=_DISTANCE, default=None)
-        rows.append((
-            s.health, s.hunger, s.time_of_day,
-            p.openness, p.conscientiousness, p.extraversion, p.agreeableness, p.neuroticism,
-            player.distance if player else math.inf, len(s.nearby_players),
-            hostile.distance if hostile else math.inf, len(s.nearby_npcs),
-        ))  # fmt: skip
+        rows.append(
+            (
+                s.health,
+                s.hunger,
+                s.time_of_day,
+                p.openness,
+                p.conscientiousness,
+                p.extraversion,
+                p.agreeableness,
+                p.neuroticism,
+                player.distance if player else math.inf,
+                len(s.nearby_players),
+                hostile.distance if hostile else math.inf,
+                len(s.nearby_npcs),
+            )
+        )
         player_id = player.id if player else None
         ids.append((player_id, hostile.id if hostile else player_id, other.id if other else None))
     return np.array(rows, dtype=np.float64), ids

@@ -36,8 +36,12 @@ def record(client: redis.Redis, keys: Keys, action: str, **details: Any) -> str:
     who, when = operator(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     args = json.dumps(details, default=str, sort_keys=True)
     pipe = client.pipeline(transaction=True)
-    pipe.xadd(keys.audit, {"who": who, "what": action, "when": when, "args": args},
-              maxlen=AUDIT_MAXLEN, approximate=True)  # fmt: skip
+    pipe.xadd(
+        keys.audit,
+        {"who": who, "what": action, "when": when, "args": args},
+        maxlen=AUDIT_MAXLEN,
+        approximate=True,
+    )
     body = {"who": who, "action": action, "when": when, "args": json.loads(args)}
     kept = archive.event("audit", f"audit:{uuid.uuid4().hex}", "", body)
     archive.append(pipe, keys, [kept])

@@ -17,8 +17,12 @@ import redis
 from npcfarm.domain import Action
 from npcfarm.keys import Keys
 
-EXCLUSIVE = {Action.ATTACK: "attack", Action.TRADE: "trade", Action.USE: "use",
-             Action.GUARD: "guard"}  # fmt: skip
+EXCLUSIVE = {
+    Action.ATTACK: "attack",
+    Action.TRADE: "trade",
+    Action.USE: "use",
+    Action.GUARD: "guard",
+}
 SHAREABLE = {Action.ATTACK}  # allies may gang up on one target, never share a trade
 
 # KEYS: held(world); ARGV: lease ms, claim count n, then n x (key, npc, faction, share),

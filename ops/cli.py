@@ -33,8 +33,11 @@ from ops.cli_archive import archive_app, archiver
 from ops.cli_memory import memory_app
 from ops.cli_models import evaluate, models_app
 
-app = typer.Typer(help="npcfarm: a worker farm that makes decisions for game NPCs.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
+app = typer.Typer(
+    help="npcfarm: a worker farm that makes decisions for game NPCs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 app.add_typer(npc_app, name="npc")
 app.add_typer(world_app, name="world")
 app.add_typer(ticks_app, name="ticks")
@@ -84,8 +87,13 @@ def worker(
     from ops.worker import worker_argv  # noqa: PLC0415
     from workers.app import app as celery_app  # noqa: PLC0415
 
-    argv = worker_argv(queues=queues, concurrency=concurrency or None, pool=pool,
-                       loglevel=loglevel, hostname=hostname)  # fmt: skip
+    argv = worker_argv(
+        queues=queues,
+        concurrency=concurrency or None,
+        pool=pool,
+        loglevel=loglevel,
+        hostname=hostname,
+    )
     if nice:
         os.nice(nice)
     if gpu is not None:  # before any engine loads: llama.cpp sees only this device
@@ -104,8 +112,13 @@ def scheduler() -> None:
     settings = get_settings()
     client = connect(settings)
     require(client)
-    sched = Scheduler(client, keys_for(settings), settings, publish=batch_publisher(celery_app),
-                      publish_summary=summary_publisher(celery_app))  # fmt: skip
+    sched = Scheduler(
+        client,
+        keys_for(settings),
+        settings,
+        publish=batch_publisher(celery_app),
+        publish_summary=summary_publisher(celery_app),
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -122,8 +135,9 @@ def redis(
     from ops.embedded_redis import EmbeddedRedis  # noqa: PLC0415
 
     settings = get_settings()
-    server = EmbeddedRedis(data_dir=settings.data_dir / "redis",
-                           port=port or settings.embedded_redis_port)  # fmt: skip
+    server = EmbeddedRedis(
+        data_dir=settings.data_dir / "redis", port=port or settings.embedded_redis_port
+    )
     with server:
         console.print(f"redis-server listening on {server.url}; Ctrl-C stops it")
         stop = threading.Event()
@@ -167,8 +181,13 @@ def enqueue(
     record = get_npc(client, keys, npc)
     if record.archetype not in archetype_names():
         raise InvalidInput(f"NPC {npc!r} has archetype {record.archetype!r}, unknown to this build")
-    job = Job(npc_id=npc, tick_id=tick_id or f"job-{uuid.uuid4().hex[:16]}", tier=tier,
-              enqueued_at=time.time(), origin="cli")  # fmt: skip
+    job = Job(
+        npc_id=npc,
+        tick_id=tick_id or f"job-{uuid.uuid4().hex[:16]}",
+        tier=tier,
+        enqueued_at=time.time(),
+        origin="cli",
+    )
     publish_job(celery_app, job)
     audit.record(client, keys, "enqueue", npc=npc, tier=str(tier), tick_id=job.tick_id)
     console.print(f"enqueued {job.tick_id} for {npc} on {tier}")
@@ -230,10 +249,13 @@ def ingest(
     client = connect(settings)
     require(client)
     keys = keys_for(settings)
-    service = Ingest(client, keys,
-                     publish_job=lambda job: publish_job(celery_app, job),
-                     consumer=consumer or f"{socket.gethostname()}:{os.getpid()}",
-                     memory=MemoryStore.from_settings(client, keys, settings))  # fmt: skip
+    service = Ingest(
+        client,
+        keys,
+        publish_job=lambda job: publish_job(celery_app, job),
+        consumer=consumer or f"{socket.gethostname()}:{os.getpid()}",
+        memory=MemoryStore.from_settings(client, keys, settings),
+    )
     service.ensure_group()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -253,8 +275,15 @@ def top(
     client = connect(settings)
     require(client)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how one leaves `top`
-        watch(console, client, keys_for(settings), app=celery_app, world=world,
-              running=lambda: True, title="npcfarm top (Ctrl-C to stop)")  # fmt: skip
+        watch(
+            console,
+            client,
+            keys_for(settings),
+            app=celery_app,
+            world=world,
+            running=lambda: True,
+            title="npcfarm top (Ctrl-C to stop)",
+        )
 
 
 @app.command(name="audit")

@@ -47,10 +47,13 @@ def npc_import(
     require(client)
     config, _ = load_ticks(settings.ticks_file)
     register_npcs(client, keys, npcs, config)
-    audit.record(client, keys, "npc.import", file=str(file), imported=len(npcs),
-                 skipped=len(errors))  # fmt: skip
-    console.print(f"imported {len(npcs)} NPC(s) from {file}"
-                  + (f", skipped {len(errors)} invalid" if errors else ""))  # fmt: skip
+    audit.record(
+        client, keys, "npc.import", file=str(file), imported=len(npcs), skipped=len(errors)
+    )
+    console.print(
+        f"imported {len(npcs)} NPC(s) from {file}"
+        + (f", skipped {len(errors)} invalid" if errors else "")
+    )
 
 
 @npc_app.command("show")
@@ -105,8 +108,17 @@ def world_demo(
     client, keys = connect(settings), keys_for(settings)
     require(client)
     config, _ = load_ticks(settings.ticks_file)
-    register_npcs(client, keys, track(demo_npcs(npcs, seed=seed, worlds=worlds), total=npcs,
-                                      description="seeding", console=console), config)  # fmt: skip
+    register_npcs(
+        client,
+        keys,
+        track(
+            demo_npcs(npcs, seed=seed, worlds=worlds),
+            total=npcs,
+            description="seeding",
+            console=console,
+        ),
+        config,
+    )
     audit.record(client, keys, "world.demo", npcs=npcs, seed=seed, worlds=worlds)
     console.print(f"demo world: {npcs:,} NPCs in {worlds} world(s)")
 
@@ -123,8 +135,9 @@ def npc_sync() -> None:
     url = settings.resolved_archive_url
     npcs = reach(url, lambda: load_registry(make_engine(url)))
     config, _ = load_ticks(settings.ticks_file)
-    register_npcs(client, keys, track(npcs, description="syncing", console=console), config,
-                  archived=False)  # fmt: skip
+    register_npcs(
+        client, keys, track(npcs, description="syncing", console=console), config, archived=False
+    )
     audit.record(client, keys, "npc.sync", npcs=len(npcs))
     console.print(f"loaded {len(npcs):,} NPC(s) from the archive into Redis")
 

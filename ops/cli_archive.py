@@ -23,8 +23,9 @@ from npcfarm.settings import get_settings
 from ops.archive.archiver import CLAIM_IDLE_MS, Archiver, dead_letters, lag
 from ops.archive.db import current_revision, head_revision, make_engine, migrate, row_counts
 
-archive_app = typer.Typer(help="The durable archive (PostgreSQL; SQLite when embedded).",
-                          no_args_is_help=True)  # fmt: skip
+archive_app = typer.Typer(
+    help="The durable archive (PostgreSQL; SQLite when embedded).", no_args_is_help=True
+)
 console = Console()
 T = TypeVar("T")
 
@@ -83,11 +84,14 @@ def archive_status() -> None:
     except redis.RedisError as exc:
         console.print(f"[yellow]backlog unknown:[/] Redis unavailable ({exc})")
         return
-    console.print(f"backlog: {backlog.length:,} in the stream, {backlog.pending:,} in flight; "
-                  f"{dead:,} dead letters")  # fmt: skip
+    console.print(
+        f"backlog: {backlog.length:,} in the stream, {backlog.pending:,} in flight; "
+        f"{dead:,} dead letters"
+    )
     counters = sorted((str(k), int(v)) for k, v in stats.items())
-    console.print("archiver: " + (", ".join(f"{k} {v:,}" for k, v in counters)
-                                  or "no batch written yet"))  # fmt: skip
+    console.print(
+        "archiver: " + (", ".join(f"{k} {v:,}" for k, v in counters) or "no batch written yet")
+    )
 
 
 def archiver(
@@ -100,23 +104,29 @@ def archiver(
 ) -> None:
     """Write archive events from Redis into the database (run several: they share a group)."""
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     client = connect(settings)
     require(client)
     url = settings.resolved_archive_url
     revision = reach(url, lambda: migrate(url))
     engine = make_engine(url)
-    service = Archiver(client, keys_for(settings), engine,
-                       consumer=consumer or f"{socket.gethostname()}:{os.getpid()}",
-                       batch=batch or settings.archive_batch, wait_ms=settings.archive_wait_ms,
-                       claim_idle_ms=claim_idle_ms, commit_delay_s=commit_delay_s)  # fmt: skip
+    service = Archiver(
+        client,
+        keys_for(settings),
+        engine,
+        consumer=consumer or f"{socket.gethostname()}:{os.getpid()}",
+        batch=batch or settings.archive_batch,
+        wait_ms=settings.archive_wait_ms,
+        claim_idle_ms=claim_idle_ms,
+        commit_delay_s=commit_delay_s,
+    )
     service.ensure_group()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    console.print(f"archiver {service.consumer}: {where(url)} at revision {revision}; "
-                  "Ctrl-C stops")  # fmt: skip
+    console.print(f"archiver {service.consumer}: {where(url)} at revision {revision}; Ctrl-C stops")
     try:
         service.serve(stop)
     finally:

@@ -49,27 +49,54 @@ def show(
         who = "[cyan]me[/]" if turn.who == "self" else f"[yellow]{turn.who}[/]"
         console.print(f"[dim]{_ago(turn.ts, now):>8}[/] {who}: {turn.text}", highlight=False)
     if hot.rel.players:
-        table = Table("player", "trust", "affinity", "met", "promises", "betrayals", "last seen",
-                      title="relationship card")  # fmt: skip
+        table = Table(
+            "player",
+            "trust",
+            "affinity",
+            "met",
+            "promises",
+            "betrayals",
+            "last seen",
+            title="relationship card",
+        )
         for pid, bond in sorted(hot.rel.players.items(), key=lambda b: -b[1].last_seen):
-            table.add_row(pid, f"{bond.trust:+.2f}", f"{bond.affinity:+.2f}", str(bond.met),
-                          "; ".join(bond.promises), "; ".join(bond.betrayals),
-                          _ago(bond.last_seen, now))  # fmt: skip
+            table.add_row(
+                pid,
+                f"{bond.trust:+.2f}",
+                f"{bond.affinity:+.2f}",
+                str(bond.met),
+                "; ".join(bond.promises),
+                "; ".join(bond.betrayals),
+                _ago(bond.last_seen, now),
+            )
         console.print(table)
     if hot.quest.quests:
         console.print(
             "quests: " + ", ".join(f"{q} ({e.status})" for q, e in hot.quest.quests.items())
         )
-    ranked = rank(recall, query=about or (player or ""), player_id=player, now=now,
-                  window_s=store.caps.window_s, limit=50)  # fmt: skip
+    ranked = rank(
+        recall,
+        query=about or (player or ""),
+        player_id=player,
+        now=now,
+        window_s=store.caps.window_s,
+        limit=50,
+    )
     if ranked:
         title = f"nearline memories, ranked{f' for {player}' if player else ''}"
-        table = Table("score", "recency", "importance", "relevance", "kind", "when", "memory",
-                      title=title)  # fmt: skip
+        table = Table(
+            "score", "recency", "importance", "relevance", "kind", "when", "memory", title=title
+        )
         for s in ranked:
-            table.add_row(f"{s.score:.2f}", f"{s.recency:.2f}", f"{s.importance:.2f}",
-                          f"{s.relevance:.2f}", s.memory.kind, _ago(s.memory.ts, now),
-                          s.memory.text)  # fmt: skip
+            table.add_row(
+                f"{s.score:.2f}",
+                f"{s.recency:.2f}",
+                f"{s.importance:.2f}",
+                f"{s.relevance:.2f}",
+                s.memory.kind,
+                _ago(s.memory.ts, now),
+                s.memory.text,
+            )
         console.print(table)
     if recall.mood:
         line = "".join(SPARK[round((p.valence + 1) / 2 * (len(SPARK) - 1))] for p in recall.mood)
@@ -99,9 +126,12 @@ def restore_memory(
     ids = npc or reach(url, lambda: npc_ids_with_memories(engine))
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("restoring memory", total=len(ids))
-        report = reach(url, lambda: restore(store, engine, npc_ids=ids,
-                                            progress=lambda n: bar.advance(task, n)))  # fmt: skip
+        report = reach(
+            url,
+            lambda: restore(store, engine, npc_ids=ids, progress=lambda n: bar.advance(task, n)),
+        )
     audit.record(client, keys, "memory.restore", npcs=report.npcs, events=report.events)
     skipped = f" ({report.skipped} unreadable, skipped)" if report.skipped else ""
-    console.print(f"restored the memory of {report.npcs} NPC(s) from {report.events} archived "
-                  f"events{skipped}")  # fmt: skip
+    console.print(
+        f"restored the memory of {report.npcs} NPC(s) from {report.events} archived events{skipped}"
+    )

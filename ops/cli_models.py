@@ -63,8 +63,9 @@ def evaluate(
     from models.llm import Engine  # noqa: PLC0415
 
     settings = get_settings()
-    config = engine_config(settings.data_dir, settings.engine_base, catalogue=_catalogue(),
-                           console=console)  # fmt: skip
+    config = engine_config(
+        settings.data_dir, settings.engine_base, catalogue=_catalogue(), console=console
+    )
     with Engine(**config.engine_kwargs()) as engine:
         card = run_eval(engine, model=config.base, archetypes=archetype, turns=turns)
     console.print(card.table())

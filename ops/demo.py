@@ -68,8 +68,10 @@ def demo_npcs(count: int, *, seed: int = 7, worlds: int = 1, players: int = 20) 
             world=f"demo-{i % worlds}",
             region=rng.choice(("crypt", "village", "forest", "marsh", "keep")),
             personality=Personality(
-                openness=rng.random(), conscientiousness=rng.random(),
-                extraversion=rng.random(), agreeableness=rng.random(),
+                openness=rng.random(),
+                conscientiousness=rng.random(),
+                extraversion=rng.random(),
+                agreeableness=rng.random(),
                 neuroticism=rng.random(),
             ),
             tier=tier,
@@ -81,4 +83,4 @@ def demo_npcs(count: int, *, seed: int = 7, worlds: int = 1, players: int = 20) 
                 nearby_players=near_players,
                 nearby_npcs=near_npcs,
             ),
-        )  # fmt: skip
+        )

@@ -30,8 +30,9 @@ def summary_publisher(app: Celery) -> Callable[[str], None]:
     """Summary jobs for the scheduler: the memory queue, behind every decision."""
 
     def publish(npc_id: str) -> None:
-        app.send_task(SUMMARY_TASK, args=[{"npc_id": npc_id}], queue=MEMORY_QUEUE,
-                      routing_key=MEMORY_QUEUE)  # fmt: skip
+        app.send_task(
+            SUMMARY_TASK, args=[{"npc_id": npc_id}], queue=MEMORY_QUEUE, routing_key=MEMORY_QUEUE
+        )
 
     return publish
 

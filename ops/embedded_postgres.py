@@ -60,8 +60,9 @@ class PostgresServer:
     def drop_database(self, url: str) -> None:
         name = make_url(url).database or ""
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))  # fmt: skip
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
     def start(self) -> None:
         if self._data is None:
@@ -69,8 +70,19 @@ class PostgresServer:
         options = f"-h 127.0.0.1 -p {self._port} -k {self._data.parent} -c max_connections=200"
         if not self._durable:  # tests: a crash of the machine is not what they test
             options += " -c fsync=off -c full_page_writes=off"
-        _pg("pg_ctl", "-D", str(self._data), "-l", str(self._data.parent / "server.log"),
-            "-o", options, "-w", "-t", str(START_TIMEOUT_S), "start")  # fmt: skip
+        _pg(
+            "pg_ctl",
+            "-D",
+            str(self._data),
+            "-l",
+            str(self._data.parent / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "start",
+        )
 
     def stop(self) -> None:
         """Fast shutdown: open sessions are cut, as a crash or failover cuts them."""
@@ -108,8 +120,14 @@ def _bin(program: str) -> str:
 
 
 def _pg(program: str, *args: str) -> None:
-    done = subprocess.run([_bin(program), *args], user=_user(),
-                          capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [_bin(program), *args],
+        user=_user(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     if done.returncode:
         raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr or done.stdout}")
 
@@ -144,11 +162,21 @@ def start_server(*, durable: bool = False) -> PostgresServer:
     if _user():
         _grant_access(root)
     data = root / "data"
-    _pg("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-        "--no-sync", "--locale=C")  # fmt: skip
+    _pg(
+        "initdb",
+        "-D",
+        str(data),
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "--encoding=UTF8",
+        "--no-sync",
+        "--locale=C",
+    )
     port = _free_port()
-    server = PostgresServer(f"postgresql://postgres@127.0.0.1:{port}/postgres", data=data,
-                            port=port, durable=durable)  # fmt: skip
+    server = PostgresServer(
+        f"postgresql://postgres@127.0.0.1:{port}/postgres", data=data, port=port, durable=durable
+    )
     server.start()
     return server
 

@@ -64,14 +64,21 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
             redis_server_binary(),
-            "--bind", "127.0.0.1",
-            "--port", str(self.port),
-            "--dir", str(self.data_dir.resolve()),
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--save", "",
-            "--protected-mode", "yes",
-            "--logfile", str((self.data_dir / "redis.log").resolve()),
-        ]  # fmt: skip
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir.resolve()),
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--save",
+            "",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            str((self.data_dir / "redis.log").resolve()),
+        ]
         log.info("starting embedded redis-server on 127.0.0.1:%d (%s)", self.port, self.data_dir)
         # Its own session: a Ctrl-C in the terminal must not kill Redis before the
         # processes that still write to it have stopped.

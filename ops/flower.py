@@ -39,9 +39,15 @@ def flower_command(settings: Settings) -> tuple[list[str], dict[str, str]]:
             "NPCFARM_FLOWER_USER and NPCFARM_FLOWER_PASSWORD, or bind to 127.0.0.1"
         )
     argv = [
-        sys.executable, "-m", "celery", "-A", "workers.app", "flower",
-        f"--address={settings.flower_address}", f"--port={settings.flower_port}",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.app",
+        "flower",
+        f"--address={settings.flower_address}",
+        f"--port={settings.flower_port}",
+    ]
     return argv, env
 
 

@@ -135,15 +135,22 @@ class Ingest:
         dead = sorted(dead + unknown + refused, key=lambda d: tuple(map(int, d[0].split("-"))))
         pipe = self._client.pipeline(transaction=False)
         for entry_id, reason, raw in dead:
-            pipe.xadd(self._keys.dead_letters,
-                      {"reason": reason[:300], "raw": raw[:MAX_EVENT_BYTES], "inbox_id": entry_id},
-                      maxlen=DEAD_MAXLEN, approximate=True)  # fmt: skip
+            pipe.xadd(
+                self._keys.dead_letters,
+                {"reason": reason[:300], "raw": raw[:MAX_EVENT_BYTES], "inbox_id": entry_id},
+                maxlen=DEAD_MAXLEN,
+                approximate=True,
+            )
         if batch:
             pipe.xack(self._keys.inbox, GROUP, *[entry_id for entry_id, _ in batch])
         result.dead = len(dead)
         result.applied = len(parsed) - len(refused)
-        for name, amount in [("applied", result.applied), ("dead", result.dead),
-                             ("jobs", result.jobs), *result.by_type.items()]:  # fmt: skip
+        for name, amount in [
+            ("applied", result.applied),
+            ("dead", result.dead),
+            ("jobs", result.jobs),
+            *result.by_type.items(),
+        ]:
             if amount:
                 pipe.hincrby(self._keys.ingest_stats, name, amount)
         pipe.execute()
@@ -174,8 +181,11 @@ class Ingest:
         known = self._client.smismember(self._keys.npcs, [e.npc_id for _, e in named])
         missing = {i: e for (i, e), ok in zip(named, known, strict=True) if not ok}
         keep = [(i, e, raw) for i, e, raw in parsed if i not in missing]
-        dead = [(i, f"unknown NPC id {missing[i].npc_id!r}", raw)
-                for i, _, raw in parsed if i in missing]  # fmt: skip
+        dead = [
+            (i, f"unknown NPC id {missing[i].npc_id!r}", raw)
+            for i, _, raw in parsed
+            if i in missing
+        ]
         return keep, dead
 
     def _apply(
@@ -190,14 +200,22 @@ class Ingest:
             result.by_type[event.type] = result.by_type.get(event.type, 0) + 1
             if isinstance(event, PlayerPositionEvent):
                 p = event.position
-                pipe.hset(self._keys.players(event.world), event.player_id,
-                          f"{p.x:.2f} {p.y:.2f} {p.z:.2f} {time.time():.3f}")  # fmt: skip
+                pipe.hset(
+                    self._keys.players(event.world),
+                    event.player_id,
+                    f"{p.x:.2f} {p.y:.2f} {p.z:.2f} {time.time():.3f}",
+                )
                 pipe.sadd(self._keys.live_worlds, event.world)
             elif isinstance(event, PlayerLeftEvent):
                 pipe.hdel(self._keys.players(event.world), event.player_id)
             elif isinstance(event, QuestFlagEvent):
-                remember_quest(self._memory, event.npc_id, event_id=event.event_id,
-                               flag=event.flag, active=event.set)  # fmt: skip
+                remember_quest(
+                    self._memory,
+                    event.npc_id,
+                    event_id=event.event_id,
+                    flag=event.flag,
+                    active=event.set,
+                )
                 flags = self._keys.quests(event.npc_id)
                 if event.set:
                     pipe.sadd(flags, event.flag)
@@ -247,22 +265,44 @@ class Ingest:
 
     def _interact(self, event: InteractionEvent) -> None:
         """Relationship update (once per event id) and an immediate Gold job."""
-        job = Job(npc_id=event.npc_id, tick_id=f"ix-{event.event_id}", tier=Tier.GOLD,
-                  enqueued_at=time.time(), origin="interaction", player_id=event.player_id,
-                  kind=event.kind, text=event.text)  # fmt: skip
+        job = Job(
+            npc_id=event.npc_id,
+            tick_id=f"ix-{event.event_id}",
+            tier=Tier.GOLD,
+            enqueued_at=time.time(),
+            origin="interaction",
+            player_id=event.player_id,
+            kind=event.kind,
+            text=event.text,
+        )
         self._relate(
-            keys=[self._keys.applied(event.event_id), self._keys.relationships(event.npc_id),
-                  self._keys.bonded],
-            args=[APPLIED_TTL_S, event.player_id, RELATIONSHIP_DELTA[event.kind],
-                  self._threshold, event.npc_id],
-        )  # fmt: skip
+            keys=[
+                self._keys.applied(event.event_id),
+                self._keys.relationships(event.npc_id),
+                self._keys.bonded,
+            ],
+            args=[
+                APPLIED_TTL_S,
+                event.player_id,
+                RELATIONSHIP_DELTA[event.kind],
+                self._threshold,
+                event.npc_id,
+            ],
+        )
         # Remembered before the job is published, so the answer already knows it.
         # The archive's copy of the interaction is written in the same transaction.
-        record = archive.event("interaction", event.event_id, event.npc_id,
-                               event.model_dump(mode="json"))  # fmt: skip
-        remember_interaction(self._memory, event.npc_id, event_id=event.event_id,
-                             player_id=event.player_id, kind=event.kind, text=event.text,
-                             also=[record])  # fmt: skip
+        record = archive.event(
+            "interaction", event.event_id, event.npc_id, event.model_dump(mode="json")
+        )
+        remember_interaction(
+            self._memory,
+            event.npc_id,
+            event_id=event.event_id,
+            player_id=event.player_id,
+            kind=event.kind,
+            text=event.text,
+            also=[record],
+        )
         self._publish_job(job)
 
     def serve(self, stop: threading.Event, *, block_ms: int = 1000) -> None:

@@ -42,20 +42,26 @@ class FarmCollector(Collector):
             for name, text in COUNTERS.items()
         }
         gauges = {
-            "npcs": GaugeMetricFamily("npcfarm_npcs", "NPCs scheduled in the tier.",
-                                      labels=["tier"]),
+            "npcs": GaugeMetricFamily(
+                "npcfarm_npcs", "NPCs scheduled in the tier.", labels=["tier"]
+            ),
             "queue": GaugeMetricFamily("npcfarm_queue_depth", "Messages waiting.", labels=["tier"]),
-            "rate": GaugeMetricFamily("npcfarm_decisions_per_second",
-                                      "Decisions/s over the last 10 s.", labels=["tier"]),
-            "p50": GaugeMetricFamily("npcfarm_latency_p50_ms",
-                                     "Enqueue-to-publish latency, median.", labels=["tier"]),
-            "p95": GaugeMetricFamily("npcfarm_latency_p95_ms",
-                                     "Enqueue-to-publish latency, 95th pct.", labels=["tier"]),
-        }  # fmt: skip
+            "rate": GaugeMetricFamily(
+                "npcfarm_decisions_per_second", "Decisions/s over the last 10 s.", labels=["tier"]
+            ),
+            "p50": GaugeMetricFamily(
+                "npcfarm_latency_p50_ms", "Enqueue-to-publish latency, median.", labels=["tier"]
+            ),
+            "p95": GaugeMetricFamily(
+                "npcfarm_latency_p95_ms", "Enqueue-to-publish latency, 95th pct.", labels=["tier"]
+            ),
+        }
         reasons = CounterMetricFamily(
-            "npcfarm_decision_reasons", "Decisions with a reason: model fallbacks to the rules "
-            "brain (llm_backlog, timeout, ...) and claim re-decisions.", labels=["tier", "reason"],
-        )  # fmt: skip
+            "npcfarm_decision_reasons",
+            "Decisions with a reason: model fallbacks to the rules "
+            "brain (llm_backlog, timeout, ...) and claim re-decisions.",
+            labels=["tier", "reason"],
+        )
         for t in tiers:
             label = [str(t.tier)]
             for reason, count in reason_counts(t.counters).items():
@@ -80,12 +86,15 @@ class FarmCollector(Collector):
         pipe.xlen(self._keys.dead_letters)
         pipe.xlen(self._keys.rejected_jobs)
         ingest, tiers, dead, rejected = pipe.execute()
-        for name, text in (("applied", "Inbox events applied."),
-                           ("dead", "Inbox events dead-lettered."),
-                           ("jobs", "Player interactions turned into jobs.")):  # fmt: skip
+        for name, text in (
+            ("applied", "Inbox events applied."),
+            ("dead", "Inbox events dead-lettered."),
+            ("jobs", "Player interactions turned into jobs."),
+        ):
             yield CounterMetricFamily(f"npcfarm_inbox_{name}", text, value=int(ingest.get(name, 0)))
         for name in ("promotions", "demotions"):
-            yield CounterMetricFamily(f"npcfarm_tier_{name}", f"Tier {name}.",
-                                      value=int(tiers.get(name, 0)))  # fmt: skip
+            yield CounterMetricFamily(
+                f"npcfarm_tier_{name}", f"Tier {name}.", value=int(tiers.get(name, 0))
+            )
         yield GaugeMetricFamily("npcfarm_dead_letters", "Dead letters kept.", value=int(dead))
         yield GaugeMetricFamily("npcfarm_rejected_jobs", "Rejected jobs kept.", value=int(rejected))

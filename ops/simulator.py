@@ -59,8 +59,9 @@ class Simulator:
     _counter: int = 0
 
     @classmethod
-    def start(cls, client: redis.Redis, keys: Keys, *, world: str, size_m: float,
-              players: int) -> Simulator:  # fmt: skip
+    def start(
+        cls, client: redis.Redis, keys: Keys, *, world: str, size_m: float, players: int
+    ) -> Simulator:
         sim = cls(client=client, keys=keys, world=world, size_m=size_m)
         sim.pois = [(sim.rng.uniform(0, size_m), sim.rng.uniform(0, size_m)) for _ in range(8)]
         for i in range(players):
@@ -84,9 +85,17 @@ class Simulator:
             else:
                 p.x += dx / dist * min(dist, WALK_M_S * dt)
                 p.y += dy / dist * min(dist, WALK_M_S * dt)
-            pipe.xadd(self.keys.inbox, self._event({
-                "type": "player_position", "world": self.world, "player_id": p.id,
-                "position": {"x": round(p.x, 2), "y": round(p.y, 2), "z": 0.0}}))  # fmt: skip
+            pipe.xadd(
+                self.keys.inbox,
+                self._event(
+                    {
+                        "type": "player_position",
+                        "world": self.world,
+                        "player_id": p.id,
+                        "position": {"x": round(p.x, 2), "y": round(p.y, 2), "z": 0.0},
+                    }
+                ),
+            )
         if self.rng.random() < dt / TALK_EVERY_S:
             self._talk(pipe)
         self._move_npcs(pipe)
@@ -101,10 +110,18 @@ class Simulator:
             again = [npc for npc in listeners if npc in speaker.known]
             listener = self.rng.choice(again or listeners)
             speaker.known.add(str(listener))
-            pipe.xadd(self.keys.inbox, self._event({
-                "type": "interaction", "npc_id": listener,
-                "player_id": speaker.id, "kind": self.rng.choice(KINDS),
-                "text": self.rng.choice(LINES)}))  # fmt: skip
+            pipe.xadd(
+                self.keys.inbox,
+                self._event(
+                    {
+                        "type": "interaction",
+                        "npc_id": listener,
+                        "player_id": speaker.id,
+                        "kind": self.rng.choice(KINDS),
+                        "text": self.rng.choice(LINES),
+                    }
+                ),
+            )
 
     def _move_npcs(self, pipe: redis.client.Pipeline) -> None:
         reply = self.client.xread({self.keys.results(self.world): self.last_result}, count=2000)
@@ -122,12 +139,20 @@ class Simulator:
             if d.npc_id not in positions:
                 continue
             x, y, _z = (float(v) for v in positions[d.npc_id].split())
-            tx, ty = where.get(d.target or "", (x + self.rng.uniform(-1, 1),
-                                                 y + self.rng.uniform(-1, 1)))  # fmt: skip
+            tx, ty = where.get(
+                d.target or "", (x + self.rng.uniform(-1, 1), y + self.rng.uniform(-1, 1))
+            )
             away = -1.0 if d.action is Action.FLEE else 1.0
             dist = math.hypot(tx - x, ty - y) or 1.0
             nx = min(self.size_m, max(0.0, x + away * (tx - x) / dist * NPC_STEP_M))
             ny = min(self.size_m, max(0.0, y + away * (ty - y) / dist * NPC_STEP_M))
-            pipe.xadd(self.keys.inbox, self._event({
-                "type": "npc_state", "npc_id": d.npc_id,
-                "position": {"x": round(nx, 2), "y": round(ny, 2), "z": 0.0}}))  # fmt: skip
+            pipe.xadd(
+                self.keys.inbox,
+                self._event(
+                    {
+                        "type": "npc_state",
+                        "npc_id": d.npc_id,
+                        "position": {"x": round(nx, 2), "y": round(ny, 2), "z": 0.0},
+                    }
+                ),
+            )

@@ -102,12 +102,19 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
     for t in status.tiers:
         c = t.counters
         table.add_row(
-            Text(str(t.tier), style=styles[str(t.tier)]), f"{t.npcs:,}", f"{t.due_now:,}",
-            f"{t.queue_depth:,}", f"{t.rate:,.0f}", f"{t.p50_ms:,.1f}", f"{t.p95_ms:,.1f}",
-            f"{c.get('decided', 0):,}", f"{c.get('coalesced', 0):,}",
-            f"{c.get('shed_expired', 0):,}", f"{c.get('missed', 0):,}",
+            Text(str(t.tier), style=styles[str(t.tier)]),
+            f"{t.npcs:,}",
+            f"{t.due_now:,}",
+            f"{t.queue_depth:,}",
+            f"{t.rate:,.0f}",
+            f"{t.p50_ms:,.1f}",
+            f"{t.p95_ms:,.1f}",
+            f"{c.get('decided', 0):,}",
+            f"{c.get('coalesced', 0):,}",
+            f"{c.get('shed_expired', 0):,}",
+            f"{c.get('missed', 0):,}",
             f"{c.get('lost', 0):,}",
-        )  # fmt: skip
+        )
     workers = ", ".join(sorted(status.workers)) or "none answering"
     engines = "; ".join(
         f"{where} {e.get('base')} "
@@ -116,19 +123,29 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
     )
     reasons = "; ".join(
         f"{t.tier} " + ", ".join(f"{name} {count:,}" for name, count in sorted(found.items()))
-        for t in status.tiers if (found := reason_counts(t.counters))
-    )  # fmt: skip
+        for t in status.tiers
+        if (found := reason_counts(t.counters))
+    )
     footer = Text.assemble(
-        ("leader ", "dim"), status.leader or "none",
-        ("   ticks.toml ", "dim"), status.ticks_version or "-",
-        ("   rejected jobs ", "dim"), str(status.rejected),
-        ("   dead letters ", "dim"), str(status.dead_letters),
-        ("\nworkers ", "dim"), workers,
-        ("\nengines ", "dim"), engines or "none loaded (rules brain only)",
-        ("\nreasons ", "dim"), reasons or "none (every decision its brain's first choice)",
-        ("\nmemory ", "dim"), f"{status.conversations} conversations open",
-        ("   archive ", "dim"), f"{status.archive.get('archived', 0):,} archived, "
+        ("leader ", "dim"),
+        status.leader or "none",
+        ("   ticks.toml ", "dim"),
+        status.ticks_version or "-",
+        ("   rejected jobs ", "dim"),
+        str(status.rejected),
+        ("   dead letters ", "dim"),
+        str(status.dead_letters),
+        ("\nworkers ", "dim"),
+        workers,
+        ("\nengines ", "dim"),
+        engines or "none loaded (rules brain only)",
+        ("\nreasons ", "dim"),
+        reasons or "none (every decision its brain's first choice)",
+        ("\nmemory ", "dim"),
+        f"{status.conversations} conversations open",
+        ("   archive ", "dim"),
+        f"{status.archive.get('archived', 0):,} archived, "
         f"{status.archive.get('backlog', 0):,} in the stream, "
         f"{status.archive.get('failures', 0)} failed batches",
-    )  # fmt: skip
+    )
     return Group(table, footer)

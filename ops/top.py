@@ -48,18 +48,28 @@ def _player(d: Decision, view: MemoryView) -> str | None:
 def recent_decisions(client: redis.Redis, keys: Keys, world: str, count: int = RECENT) -> Table:
     table = Table(title=f"latest decisions in {world}", title_justify="left")
     for column in ("NPC", "archetype", "tier", "action", "target", "emotion", "says", "why", "ms"):
-        table.add_column(column, overflow="ellipsis", no_wrap=True, min_width=MIN_WIDTH.get(column),
-                         max_width=44 if column == "says" else None)  # fmt: skip
+        table.add_column(
+            column,
+            overflow="ellipsis",
+            no_wrap=True,
+            min_width=MIN_WIDTH.get(column),
+            max_width=44 if column == "says" else None,
+        )
     rows = entries(client.xrevrange(keys.results(world), count=count))
     found = load_npcs(client, keys, [fields["npc"] for _, fields in rows])
     for (_, fields), npc in zip(rows, found, strict=True):
         d = Decision.model_validate_json(fields["d"])
         table.add_row(
-            npc.name if npc else d.npc_id, npc.archetype if npc else "?", str(d.tier),
-            str(d.action), d.target or "", str(d.emotion), d.speech or "",
+            npc.name if npc else d.npc_id,
+            npc.archetype if npc else "?",
+            str(d.tier),
+            str(d.action),
+            d.target or "",
+            str(d.emotion),
+            d.speech or "",
             d.reason or ("player" if d.tick_id.startswith("ix-") else ""),
             f"{d.timings.latency_ms:.0f}",
-        )  # fmt: skip
+        )
     return table
 
 
@@ -67,21 +77,37 @@ def conversations(client: redis.Redis, keys: Keys, world: str) -> Table:
     """The latest answers to players, and the latest memories formed."""
     table = Table(title="players and memory", title_justify="left")
     for column, width in (("NPC", None), ("what", None), ("text", 60), ("knows of them", 60)):
-        table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=width,
-                         min_width=MIN_WIDTH.get(column))  # fmt: skip
+        table.add_column(
+            column,
+            overflow="ellipsis",
+            no_wrap=True,
+            max_width=width,
+            min_width=MIN_WIDTH.get(column),
+        )
     rows = entries(client.xrevrange(keys.results(world), count=ANSWER_SCAN))
-    answers = [Decision.model_validate_json(f["d"]) for _, f in rows
-               if f.get("d") and '"tick_id":"ix-' in f["d"]][:RECENT_ANSWERS]  # fmt: skip
+    answers = [
+        Decision.model_validate_json(f["d"])
+        for _, f in rows
+        if f.get("d") and '"tick_id":"ix-' in f["d"]
+    ][:RECENT_ANSWERS]
     views = _MEMORY.fetch(client, keys, [d.npc_id for d in answers])
     for d in answers:
         player = _player(d, views[d.npc_id])
         known = known_line(views[d.npc_id], player) if player else ""
-        table.add_row(d.npc_id, f"answers {player or 'a player'} ({d.source})",
-                      d.speech or f"({d.action})", known or "(a stranger)")  # fmt: skip
+        table.add_row(
+            d.npc_id,
+            f"answers {player or 'a player'} ({d.source})",
+            d.speech or f"({d.action})",
+            known or "(a stranger)",
+        )
     for raw in client.lrange(keys.memories_recent, 0, RECENT_ANSWERS - 1):
         memory = json.loads(raw)
-        table.add_row(memory["npc"], f"remembers ({memory['kind']})", memory["text"] or "",
-                      memory.get("player") or "")  # fmt: skip
+        table.add_row(
+            memory["npc"],
+            f"remembers ({memory['kind']})",
+            memory["text"] or "",
+            memory.get("player") or "",
+        )
     return table
 
 
@@ -89,13 +115,17 @@ def world_line(client: redis.Redis, keys: Keys, world: str) -> Text:
     ingest = client.hgetall(keys.ingest_stats)
     tiers = client.hgetall(keys.tier_stats)
     return Text.assemble(
-        ("inbox ", "dim"), f"applied {int(ingest.get('applied', 0)):,}",
+        ("inbox ", "dim"),
+        f"applied {int(ingest.get('applied', 0)):,}",
         f"  interactions {int(ingest.get('interaction', 0)):,}",
-        ("  dead letters ", "dim"), (f"{client.xlen(keys.dead_letters):,}", "bold red"),
-        ("   tiers ", "dim"), f"+{int(tiers.get('promotions', 0)):,} ",
+        ("  dead letters ", "dim"),
+        (f"{client.xlen(keys.dead_letters):,}", "bold red"),
+        ("   tiers ", "dim"),
+        f"+{int(tiers.get('promotions', 0)):,} ",
         f"-{int(tiers.get('demotions', 0)):,}",
-        ("   players in ", "dim"), f"{world} {client.hlen(keys.players(world))}",
-    )  # fmt: skip
+        ("   players in ", "dim"),
+        f"{world} {client.hlen(keys.players(world))}",
+    )
 
 
 def frame(client: redis.Redis, keys: Keys, app: Celery | None, world: str, title: str) -> Group:
@@ -127,8 +157,9 @@ def watch(
 ) -> None:
     """Redraw every second on a terminal; print a frame every 5 s otherwise (logs, CI)."""
     if sys.stdout.isatty():
-        with Live(frame(client, keys, app, world, title), console=console,
-                  refresh_per_second=2) as live:  # fmt: skip
+        with Live(
+            frame(client, keys, app, world, title), console=console, refresh_per_second=2
+        ) as live:
             while running():
                 time.sleep(1.0)
                 live.update(frame(client, keys, app, world, title))

@@ -77,8 +77,13 @@ def seed_world(settings: Settings, count: int, console: Console, *, seed: int = 
     config, _ = load_ticks(settings.ticks_file)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("seeding demo world", total=count)
-        register_npcs(client, keys, demo_npcs(count, seed=seed), config,
-                      advance=lambda n: progress.advance(task, n))  # fmt: skip
+        register_npcs(
+            client,
+            keys,
+            demo_npcs(count, seed=seed),
+            config,
+            advance=lambda n: progress.advance(task, n),
+        )
     audit.record(client, keys, "world.demo", npcs=count, seed=seed, by="npcfarm up")
     return count
 
@@ -139,10 +144,12 @@ def prepare_model(settings: Settings, console: Console) -> bool:
     try:
         from models.catalogue import engine_config, load_model_catalogue  # noqa: PLC0415
 
-        catalogue = (load_model_catalogue(settings.model_catalogue)
-                     if settings.model_catalogue else None)  # fmt: skip
-        config = engine_config(settings.data_dir, settings.engine_base, catalogue=catalogue,
-                               console=console)  # fmt: skip
+        catalogue = (
+            load_model_catalogue(settings.model_catalogue) if settings.model_catalogue else None
+        )
+        config = engine_config(
+            settings.data_dir, settings.engine_base, catalogue=catalogue, console=console
+        )
     except (ImportError, NpcFarmError, OSError) as exc:
         console.print(f"[yellow]no language model ({exc}); the rules brain decides[/]")
         return False
@@ -157,15 +164,37 @@ def start_workers(settings: Settings, llm: bool, concurrency: int) -> list[subpr
     url = settings.resolved_redis_url
     env = {"NPCFARM_CONVERSATION_GAP_S": str(settings.conversation_gap_s)}  # the demo's pacing
     if not llm:
-        return [spawn_worker(worker_argv(concurrency=concurrency, loglevel="WARNING",
-                                         logfile=log_to), redis_url=url, env=env)]  # fmt: skip
+        return [
+            spawn_worker(
+                worker_argv(concurrency=concurrency, loglevel="WARNING", logfile=log_to),
+                redis_url=url,
+                env=env,
+            )
+        ]
     return [
-        spawn_worker(worker_argv(queues="gold,memory", concurrency=1, loglevel="WARNING",
-                                 hostname="gold@%h", logfile=log_to), redis_url=url, env=env),
-        spawn_worker(worker_argv(queues="silver,bronze", concurrency=concurrency,
-                                 loglevel="WARNING", hostname="bulk@%h", logfile=log_to),
-                     redis_url=url, env={**env, "NPCFARM_ENGINE_ENABLED": "false"}),
-    ]  # fmt: skip
+        spawn_worker(
+            worker_argv(
+                queues="gold,memory",
+                concurrency=1,
+                loglevel="WARNING",
+                hostname="gold@%h",
+                logfile=log_to,
+            ),
+            redis_url=url,
+            env=env,
+        ),
+        spawn_worker(
+            worker_argv(
+                queues="silver,bronze",
+                concurrency=concurrency,
+                loglevel="WARNING",
+                hostname="bulk@%h",
+                logfile=log_to,
+            ),
+            redis_url=url,
+            env={**env, "NPCFARM_ENGINE_ENABLED": "false"},
+        ),
+    ]
 
 
 def start_archiver(
@@ -177,10 +206,18 @@ def start_archiver(
 
     url = settings.resolved_archive_url
     revision = migrate(url)
-    console.print(f"[dim]archive {make_url(url).render_as_string(hide_password=True)} "
-                  f"at revision {revision}[/]")  # fmt: skip
-    archiver = Archiver(client, keys, make_engine(url), consumer="up",
-                        batch=settings.archive_batch, wait_ms=settings.archive_wait_ms)  # fmt: skip
+    console.print(
+        f"[dim]archive {make_url(url).render_as_string(hide_password=True)} "
+        f"at revision {revision}[/]"
+    )
+    archiver = Archiver(
+        client,
+        keys,
+        make_engine(url),
+        consumer="up",
+        batch=settings.archive_batch,
+        wait_ms=settings.archive_wait_ms,
+    )
     archiver.ensure_group()
     return archiver
 
@@ -205,15 +242,26 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
         console.print("[dim]waiting for the workers…[/]")
         for worker in workers:
             _wait_for_worker(app, worker)
-        scheduler = Scheduler(client, keys, settings, publish=batch_publisher(app),
-                              publish_summary=summary_publisher(app))  # fmt: skip
+        scheduler = Scheduler(
+            client,
+            keys,
+            settings,
+            publish=batch_publisher(app),
+            publish_summary=summary_publisher(app),
+        )
         scheduler.start(handle_signals=True)
         memory = MemoryStore.from_settings(client, keys, settings)
-        ingest = Ingest(client, keys, publish_job=lambda job: publish_job(app, job),
-                        consumer="up", memory=memory)  # fmt: skip
+        ingest = Ingest(
+            client,
+            keys,
+            publish_job=lambda job: publish_job(app, job),
+            consumer="up",
+            memory=memory,
+        )
         ingest.ensure_group()
-        sim = Simulator.start(client, keys, world="demo-0", size_m=DEMO_WORLD_M,
-                              players=DEMO_PLAYERS)  # fmt: skip
+        sim = Simulator.start(
+            client, keys, world="demo-0", size_m=DEMO_WORLD_M, players=DEMO_PLAYERS
+        )
         stop = threading.Event()
 
         def play() -> None:

@@ -36,8 +36,9 @@ class ConversationCloser:
         self._take = client.register_script(_TAKE)
 
     def run(self, now: float, *, limit: int = TAKE_LIMIT) -> int:
-        due = [str(n) for n in self._take(keys=[self._keys.conversations],
-                                          args=[now, limit, RETRY_S])]  # fmt: skip
+        due = [
+            str(n) for n in self._take(keys=[self._keys.conversations], args=[now, limit, RETRY_S])
+        ]
         for npc_id in due:
             self._publish(npc_id)
         return len(due)

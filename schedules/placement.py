@@ -88,8 +88,12 @@ def _register(
     place_npcs(client, keys, chunk, config)
     if archived and chunk:
         now = time.time()
-        events = [archive.event("npc", f"npc:{n.id}:{time.time_ns()}", n.id,
-                                n.model_dump(mode="json"), ts=now) for n in chunk]  # fmt: skip
+        events = [
+            archive.event(
+                "npc", f"npc:{n.id}:{time.time_ns()}", n.id, n.model_dump(mode="json"), ts=now
+            )
+            for n in chunk
+        ]
         pipe = client.pipeline(transaction=False)
         archive.append(pipe, keys, events)
         pipe.execute()

@@ -121,9 +121,14 @@ class Scheduler:
             return
         for report in reports:
             if report.promoted or report.demoted:
-                log.info("tiers %s: +%d -%d in %.0f ms (gold/silver/bronze %s)", report.world,
-                         report.promoted, report.demoted, report.seconds * 1000,
-                         "/".join(map(str, report.counts)))  # fmt: skip
+                log.info(
+                    "tiers %s: +%d -%d in %.0f ms (gold/silver/bronze %s)",
+                    report.world,
+                    report.promoted,
+                    report.demoted,
+                    report.seconds * 1000,
+                    "/".join(map(str, report.counts)),
+                )
 
     def conversations_job(self) -> None:
         """Publish summary jobs for conversations that ended (leader only)."""
@@ -157,8 +162,14 @@ class Scheduler:
         config, text = load_ticks(self._path)
         version = publish_ticks_config(self._client, self._keys, text, source=str(self._path))
         if version != self.version or reason == "first start":
-            audit.record(self._client, self._keys, "ticks.reload", file=str(self._path),
-                         version=version, by=f"scheduler ({reason})")  # fmt: skip
+            audit.record(
+                self._client,
+                self._keys,
+                "ticks.reload",
+                file=str(self._path),
+                version=version,
+                by=f"scheduler ({reason})",
+            )
         self._apply(config, version)
 
     def adopt_active(self) -> None:
@@ -168,9 +179,13 @@ class Scheduler:
             self.reload_file(reason="first start")
             return
         if version != self.version:
-            log.warning("running on the active tick configuration %s, not %s from %s: "
-                        "`npcfarm ticks reload` makes the file active", version, self.version,
-                        self._path)  # fmt: skip
+            log.warning(
+                "running on the active tick configuration %s, not %s from %s: "
+                "`npcfarm ticks reload` makes the file active",
+                version,
+                self.version,
+                self._path,
+            )
         self._apply(parse_ticks(str(toml), origin="redis"), str(version))
 
     def _apply(self, config: TicksConfig, version: str) -> None:
@@ -189,8 +204,9 @@ class Scheduler:
         try:
             self.adopt_active()
         except (redis.RedisError, ConfigError) as exc:
-            log.warning("could not read the active tick configuration, using %s: %s",
-                        self._path, exc)  # fmt: skip
+            log.warning(
+                "could not read the active tick configuration, using %s: %s", self._path, exc
+            )
         if handle_signals:
             signal.signal(signal.SIGHUP, self._on_sighup)
         self.lease.tick()
@@ -198,8 +214,9 @@ class Scheduler:
         self._aps.add_job(self.sweep_job, "interval", seconds=self._interval, id="sweep")
         self._aps.add_job(self.config_job, "interval", seconds=CONFIG_EVERY_S, id="config")
         self._aps.add_job(self.tiers_job, "interval", seconds=TIERS_EVERY_S, id="tiers")
-        self._aps.add_job(self.conversations_job, "interval", seconds=CONVERSATIONS_EVERY_S,
-                          id="conversations")  # fmt: skip
+        self._aps.add_job(
+            self.conversations_job, "interval", seconds=CONVERSATIONS_EVERY_S, id="conversations"
+        )
         self._aps.start()
         log.info("scheduler %s started (leader: %s)", self.lease.token, self.lease.is_leader)
 

@@ -89,8 +89,18 @@ class TierManager:
         new, capped = assign(distance, state, floored, now, policy)
         if not live and not (new.tier != BRONZE).any():
             self._client.srem(k.live_worlds, world)  # empty and settled: not live any more
-        self._write(world, ids=ids, old=state, new=new, distance=distance, who=who, pids=pids,
-                    config=config, now=now, report=report)  # fmt: skip
+        self._write(
+            world,
+            ids=ids,
+            old=state,
+            new=new,
+            distance=distance,
+            who=who,
+            pids=pids,
+            config=config,
+            now=now,
+            report=report,
+        )
         report.capped = int(capped.sum())
         gold_n, silver_n, bronze_n = (int(c) for c in np.bincount(new.tier, minlength=3))
         report.counts = (gold_n, silver_n, bronze_n)
@@ -117,9 +127,19 @@ class TierManager:
         return state
 
     def _write(
-        self, world: str, *, ids: list[str], old: TierState, new: TierState, distance: np.ndarray,
-        who: np.ndarray, pids: list[str], config: TicksConfig, now: float, report: WorldReport,
-    ) -> None:  # fmt: skip
+        self,
+        world: str,
+        *,
+        ids: list[str],
+        old: TierState,
+        new: TierState,
+        distance: np.ndarray,
+        who: np.ndarray,
+        pids: list[str],
+        config: TicksConfig,
+        now: float,
+        report: WorldReport,
+    ) -> None:
         k = self._keys
         pipe = self._client.pipeline(transaction=True)
         for i in np.nonzero(new.tier != old.tier)[0]:
@@ -135,16 +155,19 @@ class TierManager:
         above = np.nonzero(new.tier != BRONZE)[0]
         pipe.delete(k.tier_state(world), k.near(world))
         if len(above):
-            pipe.hset(k.tier_state(world), mapping={
-                ids[i]: f"{new.last_gold[i]:.3f} {new.last_silver[i]:.3f}" for i in above
-            })  # fmt: skip
+            pipe.hset(
+                k.tier_state(world),
+                mapping={ids[i]: f"{new.last_gold[i]:.3f} {new.last_silver[i]:.3f}" for i in above},
+            )
             near = [
                 part
-                for i in above if who[i] >= 0
-                for part in (ids[i], json.dumps(
-                    [{"id": pids[who[i]], "distance": round(float(distance[i]), 2)}]
-                ))
-            ]  # fmt: skip
+                for i in above
+                if who[i] >= 0
+                for part in (
+                    ids[i],
+                    json.dumps([{"id": pids[who[i]], "distance": round(float(distance[i]), 2)}]),
+                )
+            ]
             if near:
                 pipe.hset(k.near(world), items=near)
         for name, amount in (("promotions", report.promoted), ("demotions", report.demoted)):

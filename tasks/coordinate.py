@@ -63,10 +63,12 @@ def with_surroundings(
 
 
 def _without(npc: NPC, target: str) -> NPC:
-    state = npc.state.model_copy(update={
-        "nearby_players": [p for p in npc.state.nearby_players if p.id != target],
-        "nearby_npcs": [n for n in npc.state.nearby_npcs if n.id != target],
-    })  # fmt: skip
+    state = npc.state.model_copy(
+        update={
+            "nearby_players": [p for p in npc.state.nearby_players if p.id != target],
+            "nearby_npcs": [n for n in npc.state.nearby_npcs if n.id != target],
+        }
+    )
     return npc.model_copy(update={"state": state})
 
 
@@ -126,8 +128,10 @@ def _settle(
     lost: list[int] = []
     for world, (claimants, idle) in by_world.items():
         claimants.sort(key=lambda i: _distance(npcs[i], choices[i].target or ""))
-        requests = [ClaimRequest(npcs[i].id, choices[i].action, choices[i].target or "",
-                                 npcs[i].faction) for i in claimants]  # fmt: skip
+        requests = [
+            ClaimRequest(npcs[i].id, choices[i].action, choices[i].target or "", npcs[i].faction)
+            for i in claimants
+        ]
         granted = claims.settle(world, requests, [npcs[i].id for i in idle])
         lost += [i for i, ok in zip(claimants, granted, strict=True) if not ok]
     return lost

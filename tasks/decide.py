@@ -121,8 +121,15 @@ def decide_ticks(
     visitors, words = visitors or {}, words or {}
     preset = []
     if brain == "llm":
-        preset = _model_answers(ctx, llm, ticks=kept_ticks, npcs=kept_npcs, visitors=visitors,
-                                words=words, started=started)  # fmt: skip
+        preset = _model_answers(
+            ctx,
+            llm,
+            ticks=kept_ticks,
+            npcs=kept_npcs,
+            visitors=visitors,
+            words=words,
+            started=started,
+        )
     choices, reasons, sources = decide_coordinated(
         ctx, kept_npcs, tick_ids, lease_s=lease_s, preset=preset
     )
@@ -132,12 +139,23 @@ def decide_ticks(
             if i not in sources and choices[i].speech and npc.id in lines:
                 choices[i] = replace(choices[i], speech=lines[npc.id])
     for reason in set(reasons.values()):
-        bump(ctx.client, ctx.keys, ticks[0].tier, REASON + reason.split(":")[0],
-             sum(1 for r in reasons.values() if r == reason))  # fmt: skip
+        bump(
+            ctx.client,
+            ctx.keys,
+            ticks[0].tier,
+            REASON + reason.split(":")[0],
+            sum(1 for r in reasons.values() if r == reason),
+        )
     decisions = build_decisions(
-        kept_ticks, kept_npcs, choices, started=started, decided=time.time(), reasons=reasons,
-        sources=sources, model=llm.model or None,
-    )  # fmt: skip
+        kept_ticks,
+        kept_npcs,
+        choices,
+        started=started,
+        decided=time.time(),
+        reasons=reasons,
+        sources=sources,
+        model=llm.model or None,
+    )
     published = ctx.publisher.publish(decisions, idempotent=idempotent)
     remember_decisions(ctx, decisions, visitors)
     return published
@@ -162,11 +180,19 @@ def _model_answers(
         return out
     asked_npcs = [npcs[i] for i in fresh]
     memories = recall_for_prompts(ctx, asked_npcs, ticks[0].tier, visitors, words)
-    answers = llm.decide(ctx, [
-        Asked(npc, ticks[i].tick_id, player_id=visitors[npc.id].id if npc.id in visitors else None,
-              words=words.get(npc.id), memory=memories.get(npc.id))
-        for i, npc in zip(fresh, asked_npcs, strict=True)
-    ])  # fmt: skip
+    answers = llm.decide(
+        ctx,
+        [
+            Asked(
+                npc,
+                ticks[i].tick_id,
+                player_id=visitors[npc.id].id if npc.id in visitors else None,
+                words=words.get(npc.id),
+                memory=memories.get(npc.id),
+            )
+            for i, npc in zip(fresh, asked_npcs, strict=True)
+        ],
+    )
     for i, answer in zip(fresh, answers, strict=True):
         out[i] = answer
     return out
@@ -187,8 +213,11 @@ def _admit(ctx: WorkerContext, ticks: Sequence[Tick], started: float) -> list[tu
     archetypes = archetype_names()
     known = [(t, n) for t, n in zip(live, npcs, strict=True) if n and n.archetype in archetypes]
     unknown = [(t.npc_id, t.tick_id) for t, n in zip(live, npcs, strict=True) if n is None]
-    odd = [(t.npc_id, t.tick_id) for t, n in zip(live, npcs, strict=True)
-           if n is not None and n.archetype not in archetypes]  # fmt: skip
+    odd = [
+        (t.npc_id, t.tick_id)
+        for t, n in zip(live, npcs, strict=True)
+        if n is not None and n.archetype not in archetypes
+    ]
     for counter, refused in (("unknown_npc", unknown), ("unknown_archetype", odd)):
         if refused:
             bump(ctx.client, ctx.keys, ticks[0].tier, counter, len(refused))
@@ -203,8 +232,9 @@ def run_tick_batch(ctx: WorkerContext, payload: Any) -> int:
     except InvalidInput as exc:
         reject(ctx, "ticks", payload, str(exc))
         return 0
-    return decide_ticks(ctx, batch.as_ticks(), idempotent=False, lease_s=batch.lease_s,
-                        brain=batch.brain)  # fmt: skip
+    return decide_ticks(
+        ctx, batch.as_ticks(), idempotent=False, lease_s=batch.lease_s, brain=batch.brain
+    )
 
 
 def run_job(ctx: WorkerContext, payload: Any) -> int:
@@ -220,5 +250,6 @@ def run_job(ctx: WorkerContext, payload: Any) -> int:
             id=job.player_id, distance=VISITOR_DISTANCE_M, hostile=job.kind == "attack"
         )
     words = {job.npc_id: job.text} if job.text else {}
-    return decide_ticks(ctx, [tick], idempotent=True, visitors=visitors, brain=job.brain,
-                        words=words)  # fmt: skip
+    return decide_ticks(
+        ctx, [tick], idempotent=True, visitors=visitors, brain=job.brain, words=words
+    )

@@ -65,10 +65,12 @@ class LlmBrain:
         if self._thread is not None or not ctx.settings.engine_enabled:
             return
         s = ctx.settings
-        self.breaker = CircuitBreaker(threshold=s.engine_breaker_threshold,
-                                      cooldown_s=s.engine_breaker_cooldown_s)  # fmt: skip
-        self._thread = threading.Thread(target=self._load, args=(ctx,), daemon=True,
-                                        name="engine-loader")  # fmt: skip
+        self.breaker = CircuitBreaker(
+            threshold=s.engine_breaker_threshold, cooldown_s=s.engine_breaker_cooldown_s
+        )
+        self._thread = threading.Thread(
+            target=self._load, args=(ctx,), daemon=True, name="engine-loader"
+        )
         self._thread.start()
 
     def _load(self, ctx: WorkerContext) -> None:
@@ -89,11 +91,16 @@ class LlmBrain:
             self._ready.set()
             return
         self._engine, self._model = engine, config.base
-        info = {"base": config.base, "loaded_s": round(time.monotonic() - started, 2),
-                "at": time.time(), **engine.offload}  # fmt: skip
+        info = {
+            "base": config.base,
+            "loaded_s": round(time.monotonic() - started, 2),
+            "at": time.time(),
+            **engine.offload,
+        }
         engines.register(ctx.client, ctx.keys, info)
-        log.info("engine %s ready in %.1f s (offload %s)", config.base, info["loaded_s"],
-                 engine.offload)  # fmt: skip
+        log.info(
+            "engine %s ready in %.1f s (offload %s)", config.base, info["loaded_s"], engine.offload
+        )
         self._ready.set()
 
     def leave(self, ctx: WorkerContext) -> None:
@@ -129,14 +136,19 @@ class LlmBrain:
         from models.prompts import system_prompt, user_prompt  # noqa: PLC0415
 
         s, archetype = ctx.settings, get_archetype(npc.archetype)
-        ask = (f"Your conversation with {player_id} has ended. What happened: {summary} "
-               f"Speak one short line about what you now think of {player_id}.")  # fmt: skip
+        ask = (
+            f"Your conversation with {player_id} has ended. What happened: {summary} "
+            f"Speak one short line about what you now think of {player_id}."
+        )
         request = DecisionRequest(
-            request_id=f"reflect-{npc.id}", archetype=archetype.name,
-            system_prompt=system_prompt(archetype), prompt=user_prompt(npc, memory=[ask]),
+            request_id=f"reflect-{npc.id}",
+            archetype=archetype.name,
+            system_prompt=system_prompt(archetype),
+            prompt=user_prompt(npc, memory=[ask]),
             allowed_actions=tuple(sorted(archetype.allowed_actions)),
-            max_tokens=s.engine_max_tokens, time_limit_s=s.engine_time_limit_s,
-        )  # fmt: skip
+            max_tokens=s.engine_max_tokens,
+            time_limit_s=s.engine_time_limit_s,
+        )
         try:
             (result,) = self._engine.decide([request])
         except EngineError as exc:
@@ -160,15 +172,23 @@ class LlmBrain:
         requests = []
         for a in asked:
             archetype = get_archetype(a.npc.archetype)
-            requests.append(DecisionRequest(
-                request_id=a.tick_id, archetype=archetype.name,
-                system_prompt=system_prompt(archetype),
-                prompt=user_prompt(a.npc, player_id=a.player_id, player_words=a.words,
-                                   memory=a.memory.lines if a.memory else (),
-                                   recent_turns=a.memory.turns if a.memory else ()),
-                allowed_actions=tuple(sorted(archetype.allowed_actions)),
-                max_tokens=s.engine_max_tokens, time_limit_s=s.engine_time_limit_s,
-            ))  # fmt: skip
+            requests.append(
+                DecisionRequest(
+                    request_id=a.tick_id,
+                    archetype=archetype.name,
+                    system_prompt=system_prompt(archetype),
+                    prompt=user_prompt(
+                        a.npc,
+                        player_id=a.player_id,
+                        player_words=a.words,
+                        memory=a.memory.lines if a.memory else (),
+                        recent_turns=a.memory.turns if a.memory else (),
+                    ),
+                    allowed_actions=tuple(sorted(archetype.allowed_actions)),
+                    max_tokens=s.engine_max_tokens,
+                    time_limit_s=s.engine_time_limit_s,
+                )
+            )
         digests = [_digest(self._model, r.system_prompt, r.prompt) for r in requests]
         answers: list[Answer | None] = [None] * len(asked)
         if s.response_cache_ttl_s:
@@ -178,8 +198,14 @@ class LlmBrain:
                     answers[i] = validate_answer(asked[i].npc, json.loads(raw), Source.CACHE)
         todo = [i for i, a in enumerate(answers) if a is None]
         if todo:
-            self._ask(ctx, requests=[requests[i] for i in todo], todo=todo, asked=asked,
-                      answers=answers, digests=digests)  # fmt: skip
+            self._ask(
+                ctx,
+                requests=[requests[i] for i in todo],
+                todo=todo,
+                asked=asked,
+                answers=answers,
+                digests=digests,
+            )
         return [a or Answer(None, Source.RULES, "engine_error") for a in answers]
 
     def _ask(
@@ -206,15 +232,22 @@ class LlmBrain:
             if result.error is not None:
                 answers[i] = Answer(None, Source.RULES, result.error.split(":")[0][:64])
                 continue
-            fields = {"action": str(result.action), "target": result.target,
-                      "speech": result.speech, "emotion": str(result.emotion)}  # fmt: skip
+            fields = {
+                "action": str(result.action),
+                "target": result.target,
+                "speech": result.speech,
+                "emotion": str(result.emotion),
+            }
             answers[i] = answer = validate_answer(asked[i].npc, fields, Source.LLM)
             if answer.choice is None:
                 continue
             good += 1
             if ctx.settings.response_cache_ttl_s:
-                pipe.set(ctx.keys.response_cache(digests[i]), json.dumps(fields),
-                         ex=ctx.settings.response_cache_ttl_s)  # fmt: skip
+                pipe.set(
+                    ctx.keys.response_cache(digests[i]),
+                    json.dumps(fields),
+                    ex=ctx.settings.response_cache_ttl_s,
+                )
         pipe.execute()
         (self.breaker.succeeded if good else self.breaker.failed)()
 

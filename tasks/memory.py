@@ -54,8 +54,14 @@ def recall_for_prompts(
         visitor = visitors.get(npc.id)
         player = visitor.id if visitor else None
         query = " ".join(filter(None, [words.get(npc.id), player, *npc.state.flags]))
-        out[npc.id] = for_prompt(views[npc.id], player_id=player, query=query, now=now,
-                                 window_s=window, budget_chars=budget)  # fmt: skip
+        out[npc.id] = for_prompt(
+            views[npc.id],
+            player_id=player,
+            query=query,
+            now=now,
+            window_s=window,
+            budget_chars=budget,
+        )
     return out
 
 
@@ -83,12 +89,23 @@ def remember_decisions(
     for d in decisions:
         visitor = visitors.get(d.npc_id)
         if visitor is not None:
-            remember_reply(store, d.npc_id, tick_id=d.tick_id, player_id=visitor.id,
-                           speech=d.speech, emotion=d.emotion, action=str(d.action))  # fmt: skip
+            remember_reply(
+                store,
+                d.npc_id,
+                tick_id=d.tick_id,
+                player_id=visitor.id,
+                speech=d.speech,
+                emotion=d.emotion,
+                action=str(d.action),
+            )
     kept = [d for d in decisions if str(d.tier) in s.archive_tiers]
     if kept:
-        events = [archive.event("decision", f"{d.npc_id}:{d.tick_id}", d.npc_id,
-                                d.model_dump(mode="json")) for d in kept]  # fmt: skip
+        events = [
+            archive.event(
+                "decision", f"{d.npc_id}:{d.tick_id}", d.npc_id, d.model_dump(mode="json")
+            )
+            for d in kept
+        ]
         pipe = ctx.client.pipeline(transaction=False)
         archive.append(pipe, ctx.keys, events, maxlen=s.archive_stream_max)
         pipe.execute()

@@ -17,11 +17,27 @@ STREAM_MAX = 2_000_000  # the settings default: no test comes near it
 
 
 def decision_body(npc_id: str, tick_id: str) -> dict[str, Any]:
-    timings = Timings(enqueued_at=1.0, started_at=2.0, decided_at=3.0, published_at=4.0,
-                      queue_ms=1.0, decide_ms=1.0, latency_ms=42.5)  # fmt: skip
-    decision = Decision(npc_id=npc_id, world="w1", tick_id=tick_id, tier=Tier.GOLD,
-                        action=Action.SPEAK, target="ann", speech="Well met.", source=Source.LLM,
-                        model="gemma3-270m", timings=timings)  # fmt: skip
+    timings = Timings(
+        enqueued_at=1.0,
+        started_at=2.0,
+        decided_at=3.0,
+        published_at=4.0,
+        queue_ms=1.0,
+        decide_ms=1.0,
+        latency_ms=42.5,
+    )
+    decision = Decision(
+        npc_id=npc_id,
+        world="w1",
+        tick_id=tick_id,
+        tier=Tier.GOLD,
+        action=Action.SPEAK,
+        target="ann",
+        speech="Well met.",
+        source=Source.LLM,
+        model="gemma3-270m",
+        timings=timings,
+    )
     return decision.model_dump(mode="json", by_alias=True)
 
 
@@ -30,15 +46,29 @@ def one_of_each(tag: str, ts: float = 1_000.0) -> list[ArchiveEvent]:
     npc = make_npc(f"npc-{tag}")
     return [
         event("npc", f"npc-{tag}@{ts}", npc.id, npc.model_dump(mode="json"), ts=ts),
-        event("interaction", f"ix-{tag}", npc.id,
-              {"player_id": "ann", "kind": "gift", "text": "a rose"}, ts=ts),
+        event(
+            "interaction",
+            f"ix-{tag}",
+            npc.id,
+            {"player_id": "ann", "kind": "gift", "text": "a rose"},
+            ts=ts,
+        ),
         event("decision", f"{npc.id}:t-{tag}", npc.id, decision_body(npc.id, f"t-{tag}"), ts=ts),
-        event("memory", f"mem-{tag}", npc.id,
-              {"kind": "fact", "player_id": "ann", "importance": 0.9,
-               "text": "Ann gave me a rose."}, ts=ts),
-        event("audit", f"audit-{tag}", "", {"who": "op@host", "action": "npc.import",
-                                           "args": {"file": "npcs.yaml"}}, ts=ts),
-    ]  # fmt: skip
+        event(
+            "memory",
+            f"mem-{tag}",
+            npc.id,
+            {"kind": "fact", "player_id": "ann", "importance": 0.9, "text": "Ann gave me a rose."},
+            ts=ts,
+        ),
+        event(
+            "audit",
+            f"audit-{tag}",
+            "",
+            {"who": "op@host", "action": "npc.import", "args": {"file": "npcs.yaml"}},
+            ts=ts,
+        ),
+    ]
 
 
 def memory(tag: str, npc_id: str, ts: float, kind: str = "summary") -> ArchiveEvent:

@@ -99,13 +99,22 @@ def start_worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerFactory]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start(
-        *, queues: str = ALL_QUEUES, pool: str = "solo", concurrency: int = 1,
+        *,
+        queues: str = ALL_QUEUES,
+        pool: str = "solo",
+        concurrency: int = 1,
         env: dict[str, str] | None = None,
-    ) -> subprocess.Popen[bytes]:  # fmt: skip
+    ) -> subprocess.Popen[bytes]:
         name = f"test{len(started)}-{os.getpid()}@%h"
         logfile = tmp_path / f"worker{len(started)}.log"
-        argv = worker_argv(queues=queues, pool=pool, concurrency=concurrency,
-                           loglevel="WARNING", hostname=name, logfile=logfile)  # fmt: skip
+        argv = worker_argv(
+            queues=queues,
+            pool=pool,
+            concurrency=concurrency,
+            loglevel="WARNING",
+            hostname=name,
+            logfile=logfile,
+        )
         proc = spawn_worker(argv, redis_url=settings.resolved_redis_url, env=env)
         started.append(proc)
         node = name.replace("%h", socket.gethostname())

@@ -49,15 +49,23 @@ def write_fast_ticks(directory: Path) -> Path:
 
 
 def make_npc(
-    npc_id: str, *, archetype: str = "human", tier: Tier = Tier.BRONZE, world: str = "w1",
+    npc_id: str,
+    *,
+    archetype: str = "human",
+    tier: Tier = Tier.BRONZE,
+    world: str = "w1",
     player_at: float | None = None,
-) -> NPC:  # fmt: skip
+) -> NPC:
     players = [Nearby(id="player-1", distance=player_at)] if player_at is not None else []
     return NPC(
-        id=npc_id, name=npc_id.title(), archetype=archetype, world=world, tier=tier,
+        id=npc_id,
+        name=npc_id.title(),
+        archetype=archetype,
+        world=world,
+        tier=tier,
         personality=Personality(extraversion=0.8, agreeableness=0.7),
         state=NPCState(nearby_players=players),
-    )  # fmt: skip
+    )
 
 
 def make_decision(
@@ -65,8 +73,19 @@ def make_decision(
 ) -> Decision:
     now = time.time() * 1000
     return Decision(
-        npc_id=npc_id, world=world, tick_id=tick_id, tier=tier, action="idle",
+        npc_id=npc_id,
+        world=world,
+        tick_id=tick_id,
+        tier=tier,
+        action="idle",
         source=Source.RULES,
-        timings=Timings(enqueued_at=now - 5, started_at=now - 3, decided_at=now - 1,
-                        published_at=now, queue_ms=2, decide_ms=2, latency_ms=5),
-    )  # fmt: skip
+        timings=Timings(
+            enqueued_at=now - 5,
+            started_at=now - 3,
+            decided_at=now - 1,
+            published_at=now,
+            queue_ms=2,
+            decide_ms=2,
+            latency_ms=5,
+        ),
+    )

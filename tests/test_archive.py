@@ -64,30 +64,72 @@ def test_every_kind_lands_in_its_table_and_redelivery_duplicates_nothing(
     assert column(engine, "memories") == ["mem-a", "mem-b"]
     assert column(engine, "audit_log") == ["audit-a", "audit-b"]
     assert one_row(engine, "SELECT * FROM npcs WHERE id = 'npc-a'") == {
-        "id": "npc-a", "world": "w1", "name": "Npc-A", "archetype": "human", "faction": None,
-        "record": make_npc("npc-a").model_dump(mode="json"), "updated_at": 1000.0}  # fmt: skip
+        "id": "npc-a",
+        "world": "w1",
+        "name": "Npc-A",
+        "archetype": "human",
+        "faction": None,
+        "record": make_npc("npc-a").model_dump(mode="json"),
+        "updated_at": 1000.0,
+    }
     assert one_row(engine, "SELECT * FROM interactions WHERE event_id = 'ix-a'") == {
-        "event_id": "ix-a", "npc_id": "npc-a", "player_id": "ann", "kind": "gift",
-        "text": "a rose", "ts": 1000.0}  # fmt: skip
+        "event_id": "ix-a",
+        "npc_id": "npc-a",
+        "player_id": "ann",
+        "kind": "gift",
+        "text": "a rose",
+        "ts": 1000.0,
+    }
     assert one_row(engine, "SELECT * FROM decisions WHERE event_id = 'npc-a:t-a'") == {
-        "event_id": "npc-a:t-a", "npc_id": "npc-a", "world": "w1", "tick_id": "t-a",
-        "tier": "gold", "action": "speak", "target": "ann", "speech": "Well met.",
-        "emotion": "neutral", "source": "llm", "model": "gemma3-270m", "reason": None,
-        "latency_ms": 42.5, "ts": 1000.0, "body": decision_body("npc-a", "t-a")}  # fmt: skip
+        "event_id": "npc-a:t-a",
+        "npc_id": "npc-a",
+        "world": "w1",
+        "tick_id": "t-a",
+        "tier": "gold",
+        "action": "speak",
+        "target": "ann",
+        "speech": "Well met.",
+        "emotion": "neutral",
+        "source": "llm",
+        "model": "gemma3-270m",
+        "reason": None,
+        "latency_ms": 42.5,
+        "ts": 1000.0,
+        "body": decision_body("npc-a", "t-a"),
+    }
     assert one_row(engine, "SELECT * FROM memories WHERE event_id = 'mem-a'") == {
-        "event_id": "mem-a", "npc_id": "npc-a", "kind": "fact", "player_id": "ann",
-        "importance": 0.9, "text": "Ann gave me a rose.", "ts": 1000.0,
-        "body": {"kind": "fact", "player_id": "ann", "importance": 0.9,
-                 "text": "Ann gave me a rose."}}  # fmt: skip
+        "event_id": "mem-a",
+        "npc_id": "npc-a",
+        "kind": "fact",
+        "player_id": "ann",
+        "importance": 0.9,
+        "text": "Ann gave me a rose.",
+        "ts": 1000.0,
+        "body": {
+            "kind": "fact",
+            "player_id": "ann",
+            "importance": 0.9,
+            "text": "Ann gave me a rose.",
+        },
+    }
     assert one_row(engine, "SELECT * FROM audit_log WHERE event_id = 'audit-a'") == {
-        "event_id": "audit-a", "ts": 1000.0, "who": "op@host", "action": "npc.import",
-        "args": {"file": "npcs.yaml"}}  # fmt: skip
+        "event_id": "audit-a",
+        "ts": 1000.0,
+        "who": "op@host",
+        "action": "npc.import",
+        "args": {"file": "npcs.yaml"},
+    }
     assert stats(client, keys) == {"archived": 10, "batches": 1}
 
     produce(client, keys, one_of_each("a") + one_of_each("b"))  # the same ids once more
     assert drain(archiver) == 10
-    for table, count in [("npcs", 2), ("interactions", 2), ("decisions", 2), ("memories", 2),
-                         ("audit_log", 2)]:  # fmt: skip
+    for table, count in [
+        ("npcs", 2),
+        ("interactions", 2),
+        ("decisions", 2),
+        ("memories", 2),
+        ("audit_log", 2),
+    ]:
         assert len(column(engine, table, "*" if table == "npcs" else "event_id")) == count
     assert stats(client, keys) == {"archived": 10, "duplicates": 10, "batches": 2}
     assert client.xpending(keys.archive, GROUP)["pending"] == 0
@@ -138,19 +180,33 @@ def test_malformed_entries_are_dead_lettered_with_their_reason_and_the_rest_arch
     good = one_of_each("ok")
     bad_fields = [
         ({"kind": "decision", "npc": "n", "ts": "1", "d": "{}"}, "KeyError('id')"),
-        ({"id": "g1", "kind": "gossip", "npc": "n", "ts": "1", "d": "{}"},
-         "unknown archive kind 'gossip'"),
-        ({"id": "j1", "kind": "memory", "npc": "n", "ts": "1", "d": "{not json"},
-         "malformed archive entry: JSONDecodeError"),
-        ({"id": "t1", "kind": "memory", "npc": "n", "ts": "soon", "d": "{}"},
-         "could not convert string to float"),
-        (event("interaction", "ix-bad", "n", {"kind": "talk"}).fields(),
-         "interaction 'ix-bad': missing 'player_id'"),
-        (event("npc", "npc-bad", "n", {"id": "n", "name": "N", "archetype": "Not Valid"}).fields(),
-         "npc record: archetype"),
-        (event("memory", "mem-nul", "n", {"kind": "fact", "text": "a\x00b"}).fields(),
-         "database refused memory 'mem-nul': PostgreSQL text fields cannot contain NUL"),
-    ]  # fmt: skip
+        (
+            {"id": "g1", "kind": "gossip", "npc": "n", "ts": "1", "d": "{}"},
+            "unknown archive kind 'gossip'",
+        ),
+        (
+            {"id": "j1", "kind": "memory", "npc": "n", "ts": "1", "d": "{not json"},
+            "malformed archive entry: JSONDecodeError",
+        ),
+        (
+            {"id": "t1", "kind": "memory", "npc": "n", "ts": "soon", "d": "{}"},
+            "could not convert string to float",
+        ),
+        (
+            event("interaction", "ix-bad", "n", {"kind": "talk"}).fields(),
+            "interaction 'ix-bad': missing 'player_id'",
+        ),
+        (
+            event(
+                "npc", "npc-bad", "n", {"id": "n", "name": "N", "archetype": "Not Valid"}
+            ).fields(),
+            "npc record: archetype",
+        ),
+        (
+            event("memory", "mem-nul", "n", {"kind": "fact", "text": "a\x00b"}).fields(),
+            "database refused memory 'mem-nul': PostgreSQL text fields cannot contain NUL",
+        ),
+    ]
     entry_ids = {}
     for i, (fields, reason) in enumerate(bad_fields):
         produce(client, keys, good[i : i + 1])
@@ -185,8 +241,14 @@ def test_registry_upsert_keeps_the_newer_record_and_round_trips(
     # the archiver applies the same rule to `npc` events
     vampire, ghoul = make_npc("a", archetype="vampire"), make_npc("c", archetype="ghoul")
     versions = [(vampire, 300.0), (make_npc("a", archetype="ghoul"), 250.0), (ghoul, 150.0)]
-    produce(client, keys, [event("npc", f"{npc.id}@{ts}", npc.id, npc.model_dump(mode="json"),
-                                 ts=ts) for npc, ts in versions])  # fmt: skip
+    produce(
+        client,
+        keys,
+        [
+            event("npc", f"{npc.id}@{ts}", npc.id, npc.model_dump(mode="json"), ts=ts)
+            for npc, ts in versions
+        ],
+    )
     assert drain(archiver) == 3
     assert load_registry(engine) == [vampire, moved, make_npc("c")]
     assert stats(client, keys) == {"archived": 1, "duplicates": 2, "batches": 1}
@@ -195,16 +257,31 @@ def test_registry_upsert_keeps_the_newer_record_and_round_trips(
 def test_restore_reads_memories_in_the_order_they_happened(
     client: redis.Redis, keys: Keys, engine: Engine, archiver: Archiver
 ) -> None:
-    produce(client, keys, [memory("x3", "x", 30.0), memory("y2", "y", 20.0, kind="fact"),
-                           memory("x1", "x", 10.0), memory("x0", "x", 5.0),
-                           memory("z1", "z", 15.0)])  # fmt: skip
+    produce(
+        client,
+        keys,
+        [
+            memory("x3", "x", 30.0),
+            memory("y2", "y", 20.0, kind="fact"),
+            memory("x1", "x", 10.0),
+            memory("x0", "x", 5.0),
+            memory("z1", "z", 15.0),
+        ],
+    )
     assert drain(archiver) == 5
     assert npc_ids_with_memories(engine) == ["x", "y", "z"]
     rows = memories_for(engine, ["x", "y"], since_ts=10.0)
     assert [r["event_id"] for r in rows] == ["mem-x1", "mem-y2", "mem-x3"]
-    assert rows[1] == {"event_id": "mem-y2", "npc_id": "y", "kind": "fact", "player_id": None,
-                       "importance": None, "text": "memory y2", "ts": 20.0,
-                       "body": {"kind": "fact", "text": "memory y2"}}  # fmt: skip
+    assert rows[1] == {
+        "event_id": "mem-y2",
+        "npc_id": "y",
+        "kind": "fact",
+        "player_id": None,
+        "importance": None,
+        "text": "memory y2",
+        "ts": 20.0,
+        "body": {"kind": "fact", "text": "memory y2"},
+    }
     everyone = memories_for(engine, None, since_ts=0.0)
     assert [r["event_id"] for r in everyone] == ["mem-x0", "mem-x1", "mem-z1", "mem-y2", "mem-x3"]
     assert memories_for(engine, [], since_ts=0.0) == []

@@ -79,12 +79,18 @@ def test_the_archiver_process_migrates_archives_and_stops_on_sigterm(
 ) -> None:
     produce(client, keys, one_of_each("p"))
     with (tmp_path / "archiver.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "ops.archive", "--consumer", "p1"],
-                                env={**os.environ, "NPCFARM_ARCHIVE_URL": empty_database_url},
-                                stdout=log, stderr=log)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ops.archive", "--consumer", "p1"],
+            env={**os.environ, "NPCFARM_ARCHIVE_URL": empty_database_url},
+            stdout=log,
+            stderr=log,
+        )
         try:
-            wait_for(lambda: stats(client, keys).get("archived") == 5, timeout=60,
-                     what="the archiver to write the batch")  # fmt: skip
+            wait_for(
+                lambda: stats(client, keys).get("archived") == 5,
+                timeout=60,
+                what="the archiver to write the batch",
+            )
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(15) == 0
         finally:

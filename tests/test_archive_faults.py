@@ -48,9 +48,15 @@ def interaction(i: int) -> ArchiveEvent:
 def open_transactions(engine: Engine) -> int:
     """Sessions on this database that wrote and have not committed yet."""
     with engine.connect() as conn:
-        return int(conn.scalar(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND state = 'idle in transaction'")) or 0)  # fmt: skip
+        return int(
+            conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state = 'idle in transaction'"
+                )
+            )
+            or 0
+        )
 
 
 @pytest.mark.slow
@@ -61,13 +67,27 @@ def test_an_archiver_killed_mid_batch_loses_nothing_and_duplicates_nothing(
     produce(client, keys, produced)
     log = (tmp_path / "archiver.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ops.archive", "--consumer", "doomed", "--batch", "50",
-         "--commit-delay-s", "1.0"],  # hold each transaction open 1 s: room to aim the kill
-        env={**os.environ, "NPCFARM_ARCHIVE_URL": archive_url}, stdout=log, stderr=log,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "ops.archive",
+            "--consumer",
+            "doomed",
+            "--batch",
+            "50",
+            "--commit-delay-s",
+            "1.0",
+        ],  # hold each transaction open 1 s: room to aim the kill
+        env={**os.environ, "NPCFARM_ARCHIVE_URL": archive_url},
+        stdout=log,
+        stderr=log,
+    )
     try:
-        wait_for(lambda: stats(client, keys).get("batches", 0) >= 2 and proc.poll() is None,
-                 timeout=60, what="two committed batches")  # fmt: skip
+        wait_for(
+            lambda: stats(client, keys).get("batches", 0) >= 2 and proc.poll() is None,
+            timeout=60,
+            what="two committed batches",
+        )
         wait_for(lambda: open_transactions(engine) == 1, what="a batch written, not committed")
         proc.kill()
         assert proc.wait(10) == -9
@@ -76,16 +96,21 @@ def test_an_archiver_killed_mid_batch_loses_nothing_and_duplicates_nothing(
             proc.kill()
         log.close()
     event_of = {entry_id: f["id"] for entry_id, f in entries(client.xrange(keys.archive))}
-    in_flight = {event_of[str(p["message_id"])] for p in client.xpending_range(
-        keys.archive, GROUP, "-", "+", 1000, consumername="doomed")}  # fmt: skip
+    in_flight = {
+        event_of[str(p["message_id"])]
+        for p in client.xpending_range(keys.archive, GROUP, "-", "+", 1000, consumername="doomed")
+    }
     before = set(column(engine, "interactions"))
     assert len(in_flight) == 50  # the whole batch it was writing...
     assert not in_flight & before  # ...of which nothing was committed
     assert 100 <= len(before) <= 950
 
     heir = Archiver(client, keys, engine, consumer="heir", wait_ms=20, claim_idle_ms=300)
-    wait_for(lambda: heir.run_once() == 0 and client.xpending(keys.archive, GROUP)["pending"] == 0,
-             timeout=30, what="the heir to claim and archive everything")  # fmt: skip
+    wait_for(
+        lambda: heir.run_once() == 0 and client.xpending(keys.archive, GROUP)["pending"] == 0,
+        timeout=30,
+        what="the heir to claim and archive everything",
+    )
     assert column(engine, "interactions") == sorted(ev.id for ev in produced)
     counts = stats(client, keys)
     assert counts["archived"] == 1000  # every row inserted exactly once, by one or the other
@@ -107,9 +132,16 @@ class Producer(threading.Thread):
         per_tick, due = int(RATE * TICK_S), time.monotonic()
         while not self.stop.is_set():
             n = len(self.ids)
-            batch = [event("decision", f"npc-{i % 50}:tick-{i}", f"npc-{i % 50}",
-                           decision_body(f"npc-{i % 50}", f"tick-{i}"), ts=time.time())
-                     for i in range(n, n + per_tick)]  # fmt: skip
+            batch = [
+                event(
+                    "decision",
+                    f"npc-{i % 50}:tick-{i}",
+                    f"npc-{i % 50}",
+                    decision_body(f"npc-{i % 50}", f"tick-{i}"),
+                    ts=time.time(),
+                )
+                for i in range(n, n + per_tick)
+            ]
             produce(self._client, self._keys, batch)
             self.ids += [ev.id for ev in batch]
             self.ticks.append((time.monotonic(), len(self.ids)))

@@ -61,26 +61,44 @@ def test_a_database_at_the_previous_revision_upgrades_and_keeps_its_rows(
     assert "memories" not in inspect(pg).get_table_names()
     assert inspect(pg).get_indexes("decisions") == []
     assert sorted((d[0], d[1].name) for d in differences(pg)) == [
-        ("add_index", "ix_decisions_npc_ts"), ("add_index", "ix_interactions_npc_ts"),
-        ("add_index", "ix_memories_npc_kind_ts"), ("add_table", "memories")]  # fmt: skip
+        ("add_index", "ix_decisions_npc_ts"),
+        ("add_index", "ix_interactions_npc_ts"),
+        ("add_index", "ix_memories_npc_kind_ts"),
+        ("add_table", "memories"),
+    ]
     with pg.begin() as conn:
         conn.execute(npc_upsert(pg), [npc_row(make_npc("old"), 5.0)])
-        conn.execute(history_insert(pg, HISTORY["interaction"]),
-                     [{"event_id": "ix-old", "npc_id": "old", "player_id": "ann",
-                       "kind": "talk", "text": "hello", "ts": 5.0}])  # fmt: skip
-        conn.execute(history_insert(pg, HISTORY["audit"]),
-                     [{"event_id": "a-old", "ts": 5.0, "who": "op", "action": "x",
-                       "args": {"n": 1}}])  # fmt: skip
+        conn.execute(
+            history_insert(pg, HISTORY["interaction"]),
+            [
+                {
+                    "event_id": "ix-old",
+                    "npc_id": "old",
+                    "player_id": "ann",
+                    "kind": "talk",
+                    "text": "hello",
+                    "ts": 5.0,
+                }
+            ],
+        )
+        conn.execute(
+            history_insert(pg, HISTORY["audit"]),
+            [{"event_id": "a-old", "ts": 5.0, "who": "op", "action": "x", "args": {"n": 1}}],
+        )
     before = {t: snapshot(pg, t) for t in ("npcs", "interactions", "audit_log", "decisions")}
 
     assert migrate(empty_database_url) == "0002"
     assert {t: snapshot(pg, t) for t in before} == before
     assert snapshot(pg, "memories") == []
-    indexes = {t: [i["name"] for i in inspect(pg).get_indexes(t)]
-               for t in ("decisions", "interactions", "memories")}  # fmt: skip
-    assert indexes == {"decisions": ["ix_decisions_npc_ts"],
-                       "interactions": ["ix_interactions_npc_ts"],
-                       "memories": ["ix_memories_npc_kind_ts"]}  # fmt: skip
+    indexes = {
+        t: [i["name"] for i in inspect(pg).get_indexes(t)]
+        for t in ("decisions", "interactions", "memories")
+    }
+    assert indexes == {
+        "decisions": ["ix_decisions_npc_ts"],
+        "interactions": ["ix_interactions_npc_ts"],
+        "memories": ["ix_memories_npc_kind_ts"],
+    }
     assert differences(pg) == []
 
 

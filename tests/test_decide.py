@@ -19,8 +19,9 @@ from tests.helpers import make_npc
 def _tick(npc_id: str, *, expires_in: float | None = None) -> Tick:
     now = time.time()
     expires = now + expires_in if expires_in is not None else None
-    return Tick(npc_id=npc_id, tick_id=f"t-{npc_id}", tier=Tier.SILVER, enqueued_at=now,
-                expires_at=expires)  # fmt: skip
+    return Tick(
+        npc_id=npc_id, tick_id=f"t-{npc_id}", tier=Tier.SILVER, enqueued_at=now, expires_at=expires
+    )
 
 
 def test_a_bad_npc_never_costs_the_rest_of_the_batch(
@@ -32,8 +33,13 @@ def test_a_bad_npc_never_costs_the_rest_of_the_batch(
     odd = make_npc("odd").model_copy(update={"archetype": "dragon"})
     client.set(keys.npc("odd"), odd.model_dump_json())
     client.set(keys.npc("garbled"), "{not json")
-    ticks = [_tick("good"), _tick("odd"), _tick("garbled"), _tick("ghost"),
-             _tick("stale", expires_in=-1)]  # fmt: skip
+    ticks = [
+        _tick("good"),
+        _tick("odd"),
+        _tick("garbled"),
+        _tick("ghost"),
+        _tick("stale", expires_in=-1),
+    ]
     client.hset(keys.pending, mapping={t.npc_id: t.tick_id for t in ticks})
     assert decide_ticks(ctx, ticks, idempotent=False) == 1
     assert latest_decision(client, keys, "w1", "good") is not None

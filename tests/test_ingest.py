@@ -172,8 +172,13 @@ def test_relationship_moves_once_per_event_and_bonds(
     client: redis.Redis, keys: Keys, ingest: tuple[Ingest, list[Job]]
 ) -> None:
     service, _ = ingest
-    gift = {"type": "interaction", "event_id": "g", "npc_id": "vlad", "player_id": "ann",
-            "kind": "gift"}  # fmt: skip
+    gift = {
+        "type": "interaction",
+        "event_id": "g",
+        "npc_id": "vlad",
+        "player_id": "ann",
+        "kind": "gift",
+    }
     _push(client, keys, *[{**gift, "event_id": f"g{i}"} for i in range(4)], gift, gift)
     service.run_once(block_ms=10)
     score = float(client.hget(keys.relationships("vlad"), "ann") or 0)
@@ -186,8 +191,12 @@ def test_a_bond_with_one_player_is_not_undone_by_another(
 ) -> None:
     service, _ = ingest
     base = {"type": "interaction", "npc_id": "vlad", "kind": "gift"}
-    _push(client, keys, *[{**base, "event_id": f"a{i}", "player_id": "ann"} for i in range(4)],
-          {**base, "event_id": "b0", "player_id": "bob", "kind": "talk"})  # fmt: skip
+    _push(
+        client,
+        keys,
+        *[{**base, "event_id": f"a{i}", "player_id": "ann"} for i in range(4)],
+        {**base, "event_id": "b0", "player_id": "bob", "kind": "talk"},
+    )
     service.run_once(block_ms=10)
     assert client.sismember(keys.bonded, "vlad")  # ann's 0.6 holds, bob's 0.02 does not undo it
 

@@ -38,17 +38,24 @@ threads = 2
 
 @pytest.fixture
 def llm_settings(settings: Settings, tmp_path: Path) -> Settings:
-    return settings.model_copy(update={
-        "engine_enabled": True, "model_catalogue": _catalogue(tmp_path),
-        "engine_load_wait_s": 60.0, "data_dir": tmp_path / "data",
-        # A random model rambles inside its strings: give it room (real models stop early).
-        "engine_max_tokens": 512, "engine_time_limit_s": 120.0,
-    })  # fmt: skip
+    return settings.model_copy(
+        update={
+            "engine_enabled": True,
+            "model_catalogue": _catalogue(tmp_path),
+            "engine_load_wait_s": 60.0,
+            "data_dir": tmp_path / "data",
+            # A random model rambles inside its strings: give it room (real models stop early).
+            "engine_max_tokens": 512,
+            "engine_time_limit_s": 120.0,
+        }
+    )
 
 
 def _ticks(ids: list[str]) -> list[Tick]:
-    return [Tick(npc_id=i, tick_id=f"t-{i}-{time.time_ns()}", tier=Tier.GOLD,
-                 enqueued_at=time.time()) for i in ids]  # fmt: skip
+    return [
+        Tick(npc_id=i, tick_id=f"t-{i}-{time.time_ns()}", tier=Tier.GOLD, enqueued_at=time.time())
+        for i in ids
+    ]
 
 
 def test_gold_decisions_come_from_the_model_and_validate(
@@ -56,8 +63,14 @@ def test_gold_decisions_come_from_the_model_and_validate(
 ) -> None:
     ctx = WorkerContext.build(llm_settings)
     brain = LlmBrain()
-    save_npcs(client, keys, [make_npc("g0", archetype="vampire", player_at=3.0),
-                             make_npc("g1", archetype="human", player_at=3.0)])  # fmt: skip
+    save_npcs(
+        client,
+        keys,
+        [
+            make_npc("g0", archetype="vampire", player_at=3.0),
+            make_npc("g1", archetype="human", player_at=3.0),
+        ],
+    )
     ticks = _ticks(["g0", "g1"])
     assert decide_ticks(ctx, ticks, idempotent=False, brain="llm", llm=brain) == 2
     decisions = [d for _, d in read_results(client, keys, "w1")]

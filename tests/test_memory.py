@@ -40,8 +40,14 @@ def archived(client: redis.Redis, keys: Keys) -> list[ArchiveEvent]:
 def test_an_interaction_forms_a_turn_a_bond_a_fact_and_a_mood(
     store: MemoryStore, client: redis.Redis, keys: Keys
 ) -> None:
-    remember_interaction(store, "npc-1", event_id="e1", player_id="p1", kind="talk",
-                         text="I promise to bring the herbs by dawn")  # fmt: skip
+    remember_interaction(
+        store,
+        "npc-1",
+        event_id="e1",
+        player_id="p1",
+        kind="talk",
+        text="I promise to bring the herbs by dawn",
+    )
     remember_interaction(store, "npc-1", event_id="e2", player_id="p1", kind="gift", text=None)
     hot, recall = store.load("npc-1")
     assert [(t.who, t.text) for t in hot.turns] == [
@@ -85,11 +91,24 @@ def test_size_caps_evict_and_never_fail(
     now = time.time()
     for i in range(60):  # 60 players, 60 turns, insults and gifts: far over every cap
         kind = ("gift", "attack", "trade", "talk")[i % 4]
-        remember_interaction(store, "n", event_id=f"e{i}", player_id=f"player-{i:03d}", kind=kind,
-                             text="you stinking fool " + "x" * 150, now=now + i)  # fmt: skip
+        remember_interaction(
+            store,
+            "n",
+            event_id=f"e{i}",
+            player_id=f"player-{i:03d}",
+            kind=kind,
+            text="you stinking fool " + "x" * 150,
+            now=now + i,
+        )
     for i in range(40):
-        remember_quest(store, "n", event_id=f"q{i}", flag=f"quest_{i:02d}_" + "y" * 40,
-                       active=i % 3 != 0, now=now + 100 + i)  # fmt: skip
+        remember_quest(
+            store,
+            "n",
+            event_id=f"q{i}",
+            flag=f"quest_{i:02d}_" + "y" * 40,
+            active=i % 3 != 0,
+            now=now + 100 + i,
+        )
     hot, recall = store.load("n")
     raw = {str(k): str(v) for k, v in client.hgetall(keys.memory("n")).items()}
     assert len(hot.turns) == 20 and hot.turns[-1].who == "player-059"
@@ -107,8 +126,9 @@ def test_prefetch_is_one_round_trip_and_cached_by_version(
     store: MemoryStore, client: redis.Redis, keys: Keys
 ) -> None:
     for i in range(64):
-        remember_interaction(store, f"n{i}", event_id=f"e{i}", player_id="p1", kind="talk",
-                             text=f"hello number {i}")  # fmt: skip
+        remember_interaction(
+            store, f"n{i}", event_id=f"e{i}", player_id="p1", kind="talk", text=f"hello number {i}"
+        )
     MemoryCache().fetch(client, keys, ["warm-up"])  # loads the script into Redis
     cache = MemoryCache()
     before = client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
@@ -140,12 +160,34 @@ def test_sessions_end_on_silence_or_another_player_and_are_summarised(
     store: MemoryStore, client: redis.Redis, keys: Keys
 ) -> None:
     t0 = time.time() - 600
-    remember_interaction(store, "n", event_id="e1", player_id="p1", kind="talk",
-                         text="Have you seen the wolves near the mill?", now=t0)  # fmt: skip
-    remember_reply(store, "n", tick_id="ix-e1", player_id="p1", speech="Aye, three of them.",
-                   emotion=Emotion.AFRAID, action="speak", now=t0 + 2)  # fmt: skip
-    remember_interaction(store, "n", event_id="e1b", player_id="p1", kind="talk",
-                         text="I will hunt them down before nightfall.", now=t0 + 4)  # fmt: skip
+    remember_interaction(
+        store,
+        "n",
+        event_id="e1",
+        player_id="p1",
+        kind="talk",
+        text="Have you seen the wolves near the mill?",
+        now=t0,
+    )
+    remember_reply(
+        store,
+        "n",
+        tick_id="ix-e1",
+        player_id="p1",
+        speech="Aye, three of them.",
+        emotion=Emotion.AFRAID,
+        action="speak",
+        now=t0 + 2,
+    )
+    remember_interaction(
+        store,
+        "n",
+        event_id="e1b",
+        player_id="p1",
+        kind="talk",
+        text="I will hunt them down before nightfall.",
+        now=t0 + 4,
+    )
     remember_interaction(
         store, "n", event_id="e2", player_id="p1", kind="gift", text=None, now=t0 + 5
     )
@@ -163,8 +205,12 @@ def test_sessions_end_on_silence_or_another_player_and_are_summarised(
     assert "wolves near the mill" in text and "gave me a gift" in text and "Aye, three" in text
     assert "I will hunt them down" in text  # the promise, from the relationship card
     for session in due:
-        store_summary(store, "n", session, summary_memory(session, deterministic_summary(
-            session, hot, recall), source="rules"))  # fmt: skip
+        store_summary(
+            store,
+            "n",
+            session,
+            summary_memory(session, deterministic_summary(session, hot, recall), source="rules"),
+        )
     hot, recall = store.load("n")
     assert not hot.closed and hot.session is None
     assert [m.player_id for m in recall.summaries] == ["p1", "p2"]
@@ -181,31 +227,54 @@ def test_memory_survives_a_seven_day_gap_and_expires_after_the_window(
     remember_interaction(
         store, "n", event_id="old", player_id="p9", kind="gift", text=None, now=old
     )
-    remember_interaction(store, "n", event_id="e1", player_id="p1", kind="help", text=None,
-                         now=week_ago)  # fmt: skip
-    remember_interaction(store, "n", event_id="e2", player_id="p2", kind="talk",
-                         text="nice weather", now=week_ago + 60)  # fmt: skip
+    remember_interaction(
+        store, "n", event_id="e1", player_id="p1", kind="help", text=None, now=week_ago
+    )
+    remember_interaction(
+        store,
+        "n",
+        event_id="e2",
+        player_id="p2",
+        kind="talk",
+        text="nice weather",
+        now=week_ago + 60,
+    )
     assert 0 < client.ttl(keys.recall("n")) <= 30 * DAY
     _, recall = store.load("n")
     assert "gave:p9" not in {f.id for f in recall.facts}  # beyond the 30-day window
     view = MemoryCache().fetch(client, keys, ["n"])["n"]
-    top = rank(view.recall, query="you saved me from the wolves", player_id="p1", now=now,
-               window_s=30 * DAY)  # fmt: skip
+    top = rank(
+        view.recall,
+        query="you saved me from the wolves",
+        player_id="p1",
+        now=now,
+        window_s=30 * DAY,
+    )
     assert top[0].memory.id == "saved:p1"
-    prompt = for_prompt(view, player_id="p1", query="remember me?", now=now, window_s=30 * DAY,
-                        budget_chars=1200)  # fmt: skip
+    prompt = for_prompt(
+        view, player_id="p1", query="remember me?", now=now, window_s=30 * DAY, budget_chars=1200
+    )
     assert any("saved my life" in line for line in prompt.lines)
     assert any(line.startswith("You and p1: trust") for line in prompt.lines)
 
 
 def test_retrieval_weighs_recency_importance_and_relevance(store: MemoryStore) -> None:
     now = time.time()
-    remember_interaction(store, "n", event_id="a", player_id="p1", kind="trade", text=None,
-                         now=now - 20 * DAY)  # fmt: skip
-    remember_interaction(store, "n", event_id="b", player_id="p2", kind="attack", text=None,
-                         now=now - 10 * DAY)  # fmt: skip
-    remember_interaction(store, "n", event_id="c", player_id="p3", kind="talk",
-                         text="you worthless worm", now=now - 60)  # fmt: skip
+    remember_interaction(
+        store, "n", event_id="a", player_id="p1", kind="trade", text=None, now=now - 20 * DAY
+    )
+    remember_interaction(
+        store, "n", event_id="b", player_id="p2", kind="attack", text=None, now=now - 10 * DAY
+    )
+    remember_interaction(
+        store,
+        "n",
+        event_id="c",
+        player_id="p3",
+        kind="talk",
+        text="you worthless worm",
+        now=now - 60,
+    )
     _, recall = store.load("n")
     plain = rank(recall, query="", player_id=None, now=now, window_s=30 * DAY)
     assert plain[-1].memory.id == "traded:p1"  # old and unimportant
@@ -218,11 +287,18 @@ def test_prompt_memory_respects_its_budget(
     store: MemoryStore, client: redis.Redis, keys: Keys
 ) -> None:
     for i in range(20):
-        remember_interaction(store, "n", event_id=f"e{i}", player_id="p1", kind="talk",
-                             text=f"line {i} " + "words " * 20)  # fmt: skip
+        remember_interaction(
+            store,
+            "n",
+            event_id=f"e{i}",
+            player_id="p1",
+            kind="talk",
+            text=f"line {i} " + "words " * 20,
+        )
     view = MemoryCache().fetch(client, keys, ["n"])["n"]
     for budget in (0, 150, 400, 1200):
-        got = for_prompt(view, player_id="p1", query="", now=time.time(), window_s=30 * DAY,
-                         budget_chars=budget)  # fmt: skip
+        got = for_prompt(
+            view, player_id="p1", query="", now=time.time(), window_s=30 * DAY, budget_chars=budget
+        )
         assert sum(len(x) + 1 for x in got.lines + got.turns) <= budget
     assert json.loads(client.hget(keys.memory("n"), "seen") or "[]")[-1] == seen_mark("ix:e19")

@@ -56,16 +56,30 @@ def _form_memories(store: MemoryStore) -> None:
         for e in range(30):  # more than the hot caps hold
             t = t0 + e * 3_600 + n
             player = f"p{e % 4}"
-            remember_interaction(store, npc, event_id=f"{npc}-{e}", player_id=player,
-                                 kind=("talk", "gift", "help", "attack", "trade")[e % 5],
-                                 text=f"words number {e}", now=t)  # fmt: skip
-            remember_reply(store, npc, tick_id=f"ix-{npc}-{e}", player_id=player,
-                           speech=f"reply {e}", emotion=Emotion.CALM, action="speak",
-                           now=t + 1)  # fmt: skip
+            remember_interaction(
+                store,
+                npc,
+                event_id=f"{npc}-{e}",
+                player_id=player,
+                kind=("talk", "gift", "help", "attack", "trade")[e % 5],
+                text=f"words number {e}",
+                now=t,
+            )
+            remember_reply(
+                store,
+                npc,
+                tick_id=f"ix-{npc}-{e}",
+                player_id=player,
+                speech=f"reply {e}",
+                emotion=Emotion.CALM,
+                action="speak",
+                now=t + 1,
+            )
             hot, recall = store.load(npc, now=t + 600)
             for session in due_sessions(hot, t + 600, store.gap_s):
-                summary = summary_memory(session, deterministic_summary(session, hot, recall),
-                                         source="rules")  # fmt: skip
+                summary = summary_memory(
+                    session, deterministic_summary(session, hot, recall), source="rules"
+                )
                 store_summary(store, npc, session, summary, now=t + 600)
         remember_quest(store, npc, event_id=f"{npc}-q", flag="ring", active=True, now=t0 + DAY)
 
@@ -133,8 +147,13 @@ def test_decisions_go_on_at_full_rate_while_postgresql_is_down(  # noqa: PLR0917
     save_npcs(client, keys, npcs)
     place_npcs(client, keys, npcs, fast_ticks())
     start_worker()
-    sched = Scheduler(client, keys, get_settings(), publish=batch_publisher(app),
-                      ticks_path=write_fast_ticks(tmp_path))  # fmt: skip
+    sched = Scheduler(
+        client,
+        keys,
+        get_settings(),
+        publish=batch_publisher(app),
+        ticks_path=write_fast_ticks(tmp_path),
+    )
     sched.start()
     try:
         time.sleep(3)

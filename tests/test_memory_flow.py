@@ -28,8 +28,14 @@ GAP_S = 1.0
 
 
 def _say(client: redis.Redis, keys: Keys, event_id: str, kind: str, text: str | None) -> None:
-    event = {"type": "interaction", "event_id": event_id, "npc_id": "smith", "player_id": "ann",
-             "kind": kind, "text": text}  # fmt: skip
+    event = {
+        "type": "interaction",
+        "event_id": event_id,
+        "npc_id": "smith",
+        "player_id": "ann",
+        "kind": kind,
+        "text": text,
+    }
     client.xadd(keys.inbox, {"event": json.dumps(event)})
 
 
@@ -40,8 +46,9 @@ def test_a_conversation_is_remembered_answered_and_summarised_by_a_worker(
     client.zadd(keys.due(Tier.BRONZE), {"smith": time.time() + 3600})
     start_worker(env={"NPCFARM_CONVERSATION_GAP_S": str(GAP_S)})
     store = MemoryStore(client, keys, conversation_gap_s=GAP_S)
-    ingest = Ingest(client, keys, publish_job=lambda job: publish_job(app, job), consumer="t",
-                    memory=store)  # fmt: skip
+    ingest = Ingest(
+        client, keys, publish_job=lambda job: publish_job(app, job), consumer="t", memory=store
+    )
     ingest.ensure_group()
     _say(client, keys, "m1", "talk", "Can you mend my sword by dawn? I promise to pay in silver.")
     _say(client, keys, "m2", "gift", None)
@@ -65,8 +72,13 @@ def test_a_conversation_is_remembered_answered_and_summarised_by_a_worker(
     assert client.zscore(keys.conversations, "smith") is None
     archived = [ArchiveEvent.from_fields(f) for _, f in entries(client.xrange(keys.archive))]
     kinds = {(e.kind, e.data.get("kind")) for e in archived}
-    assert {("interaction", "talk"), ("interaction", "gift"), ("memory", "summary"),
-            ("memory", "turn"), ("memory", "fact")} <= kinds  # fmt: skip
+    assert {
+        ("interaction", "talk"),
+        ("interaction", "gift"),
+        ("memory", "summary"),
+        ("memory", "turn"),
+        ("memory", "fact"),
+    } <= kinds
     assert sum(e.kind == "decision" for e in archived) == 2  # the two Gold answers
 
 
@@ -80,16 +92,28 @@ def test_gold_prompts_carry_memory_and_bronze_ones_do_not(
     save_npcs(client, keys, [npc])
     store = MemoryStore.from_settings(client, keys, settings)
     week_ago = time.time() - 7 * 86_400
-    remember_interaction(store, "smith", event_id="old", player_id="ann", kind="help", text=None,
-                         now=week_ago)  # fmt: skip
-    remember_interaction(store, "smith", event_id="new", player_id="ann", kind="talk",
-                         text="Remember when you were drowning?")  # fmt: skip
+    remember_interaction(
+        store, "smith", event_id="old", player_id="ann", kind="help", text=None, now=week_ago
+    )
+    remember_interaction(
+        store,
+        "smith",
+        event_id="new",
+        player_id="ann",
+        kind="talk",
+        text="Remember when you were drowning?",
+    )
     ctx = WorkerContext.build(settings)
     visitors = {"smith": Nearby(id="ann", distance=1.5)}
     words = {"smith": "Remember when you were drowning?"}
     gold = recall_for_prompts(ctx, [npc], Tier.GOLD, visitors, words)["smith"]
-    prompt = user_prompt(npc, player_id="ann", player_words=words["smith"], memory=gold.lines,
-                         recent_turns=gold.turns)  # fmt: skip
+    prompt = user_prompt(
+        npc,
+        player_id="ann",
+        player_words=words["smith"],
+        memory=gold.lines,
+        recent_turns=gold.turns,
+    )
     assert "You and ann: trust" in prompt and "ann saved my life" in prompt
     assert "ann: Remember when you were drowning?" in prompt
     assert len("\n".join(gold.lines + gold.turns)) <= 300 * 4
@@ -106,12 +130,27 @@ def test_the_rules_brain_greets_a_player_it_remembers(
 
     save_npcs(client, keys, [make_npc("smith")])
     store = MemoryStore.from_settings(client, keys, settings)
-    remember_interaction(store, "smith", event_id="long-ago", player_id="ann", kind="help",
-                         text=None, now=time.time() - 3 * 86_400)  # fmt: skip
+    remember_interaction(
+        store,
+        "smith",
+        event_id="long-ago",
+        player_id="ann",
+        kind="help",
+        text=None,
+        now=time.time() - 3 * 86_400,
+    )
     remember_interaction(store, "smith", event_id="now", player_id="ann", kind="talk", text="Hi!")
     ctx = WorkerContext.build(settings)
-    job = Job(npc_id="smith", tick_id="ix-now", enqueued_at=time.time(), origin="interaction",
-              player_id="ann", kind="talk", text="Hi!", brain="rules")  # fmt: skip
+    job = Job(
+        npc_id="smith",
+        tick_id="ix-now",
+        enqueued_at=time.time(),
+        origin="interaction",
+        player_id="ann",
+        kind="talk",
+        text="Hi!",
+        brain="rules",
+    )
     assert run_job(ctx, job.model_dump(mode="json")) == 1
     decision = latest_decision(client, keys, "w1", "smith")
     assert decision is not None and decision.speech == "I remember you, ann. You saved my life."
@@ -126,12 +165,14 @@ def test_within_one_conversation_the_rules_brain_recalls_what_just_happened(
 
     store = MemoryStore.from_settings(client, keys, settings)
     now = time.time()
-    remember_interaction(store, "smith", event_id="a", player_id="ann", kind="gift", text=None,
-                         now=now - 10)  # fmt: skip
+    remember_interaction(
+        store, "smith", event_id="a", player_id="ann", kind="gift", text=None, now=now - 10
+    )
     view = MemoryCache().fetch(client, keys, ["smith"])["smith"]
     assert recall_line(view, "ann") is None  # the gift being answered is not "remembered"
-    remember_interaction(store, "smith", event_id="b", player_id="ann", kind="talk", text="Hi",
-                         now=now)  # fmt: skip
+    remember_interaction(
+        store, "smith", event_id="b", player_id="ann", kind="talk", text="Hi", now=now
+    )
     view = MemoryCache().fetch(client, keys, ["smith"])["smith"]
     assert recall_line(view, "ann") == "You gave me a gift, ann. I will not forget it."
     assert recall_line(view, "bob") is None

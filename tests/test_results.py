@@ -12,8 +12,9 @@ from tests.helpers import make_decision
 
 
 def _publisher(client: redis.Redis, keys: Keys, maxlen: int = 100_000) -> ResultPublisher:
-    return ResultPublisher(client, keys, stream_maxlen=maxlen, latency_samples=100,
-                           published_ttl_s=600)  # fmt: skip
+    return ResultPublisher(
+        client, keys, stream_maxlen=maxlen, latency_samples=100, published_ttl_s=600
+    )
 
 
 def test_latest_and_stream_carry_a_monotonic_seq(client: redis.Redis, keys: Keys) -> None:

@@ -124,9 +124,9 @@ def test_targets_follow_the_action(npc: NPC, key: str, seed: int) -> None:
     players, others = npc.state.nearby_players, npc.state.nearby_npcs
     hostiles = [e for e in players + others if e.hostile]
     if choice.action in SOCIAL:
-        assert choice.target in {p.id for p in players if p.distance == min(
-            q.distance for q in players
-        )}  # fmt: skip
+        assert choice.target in {
+            p.id for p in players if p.distance == min(q.distance for q in players)
+        }
     elif choice.action in {Action.ATTACK, Action.FLEE} and hostiles:
         nearest = min(h.distance for h in hostiles)
         assert choice.target in {h.id for h in hostiles if h.distance == nearest}

@@ -36,9 +36,11 @@ def test_due_npcs_become_batches_grouped_by_archetype(client: redis.Redis, keys:
     sent: list[TickBatch] = []
     sweep = DueSweep(client, keys, limit=10_000)
     result = sweep.sweep_tier(
-        Tier.BRONZE, fast_ticks()[Tier.BRONZE], token=_leader(client, keys).token,
+        Tier.BRONZE,
+        fast_ticks()[Tier.BRONZE],
+        token=_leader(client, keys).token,
         publish=sent.append,
-    )  # fmt: skip
+    )
     assert result.due == 150 and result.enqueued == 150
     assert sorted(npc for b in sent for npc, _ in b.ticks) == sorted(ids)
     assert all(len(b.ticks) <= 64 for b in sent)
@@ -58,15 +60,17 @@ def test_pending_tick_coalesces_the_next(client: redis.Redis, keys: Keys) -> Non
     sweep.sweep_tier(Tier.BRONZE, fast_ticks()[Tier.BRONZE], token=token, publish=first.append)
     make_due_now(client, keys, Tier.BRONZE, ids)
     second: list[TickBatch] = []
-    res = sweep.sweep_tier(Tier.BRONZE, fast_ticks()[Tier.BRONZE], token=token,
-                           publish=second.append)  # fmt: skip
+    res = sweep.sweep_tier(
+        Tier.BRONZE, fast_ticks()[Tier.BRONZE], token=token, publish=second.append
+    )
     assert res.due == 10 and res.enqueued == 0 and second == []
     assert client.hget(keys.stats(Tier.BRONZE), "coalesced") == "10"
     # Once the first ticks are done (released), the NPCs tick again.
     release_ticks(client, keys, [t for b in first for t in b.ticks])
     make_due_now(client, keys, Tier.BRONZE, ids)
-    res = sweep.sweep_tier(Tier.BRONZE, fast_ticks()[Tier.BRONZE], token=token,
-                           publish=second.append)  # fmt: skip
+    res = sweep.sweep_tier(
+        Tier.BRONZE, fast_ticks()[Tier.BRONZE], token=token, publish=second.append
+    )
     assert res.enqueued == 10
 
 
@@ -89,8 +93,7 @@ def test_backlog_holds_bronze_back_but_never_gold(client: redis.Redis, keys: Key
     token = _leader(client, keys).token
     sweep = DueSweep(client, keys, limit=100)
     ids = _setup(client, keys, 20, Tier.BRONZE)
-    held = sweep.sweep_tier(Tier.BRONZE, config[Tier.BRONZE], token=token,
-                            publish=lambda b: None)  # fmt: skip
+    held = sweep.sweep_tier(Tier.BRONZE, config[Tier.BRONZE], token=token, publish=lambda b: None)
     assert held.held_back and held.enqueued == 0
     assert client.zcount(keys.due(Tier.BRONZE), "-inf", time.time()) == 20  # still due
     _setup(client, keys, 20, Tier.GOLD)
@@ -99,8 +102,7 @@ def test_backlog_holds_bronze_back_but_never_gold(client: redis.Redis, keys: Key
     # The backlog drains: each held NPC gets one tick, the intervals it waited are missed.
     client.delete(queue_key(Tier.BRONZE))
     client.zadd(keys.due(Tier.BRONZE), dict.fromkeys(ids, time.time() - 3 * 2.0 - 0.5))
-    res = sweep.sweep_tier(Tier.BRONZE, config[Tier.BRONZE], token=token,
-                           publish=lambda b: None)  # fmt: skip
+    res = sweep.sweep_tier(Tier.BRONZE, config[Tier.BRONZE], token=token, publish=lambda b: None)
     assert res.enqueued == 20
     assert client.hget(keys.stats(Tier.BRONZE), "missed") == str(20 * 3)
 
@@ -109,9 +111,11 @@ def test_sweep_works_through_more_than_one_chunk(client: redis.Redis, keys: Keys
     _setup(client, keys, 250)
     sent: list[TickBatch] = []
     res = DueSweep(client, keys, limit=100).sweep_tier(
-        Tier.BRONZE, fast_ticks()[Tier.BRONZE], token=_leader(client, keys).token,
+        Tier.BRONZE,
+        fast_ticks()[Tier.BRONZE],
+        token=_leader(client, keys).token,
         publish=sent.append,
-    )  # fmt: skip
+    )
     assert res.due == 250 and res.enqueued == 250
     tick_ids = [t for b in sent for _, t in b.ticks]
     assert len(set(tick_ids)) == 250

@@ -10,8 +10,11 @@ from hypothesis.extra.numpy import arrays
 from schedules.tiers import BRONZE, GOLD, SILVER, TierPolicy, TierState, assign, nearest_players
 
 POLICY = TierPolicy(cooldown_s=5.0, gold_cap=200, silver_cap=400)
-coords = arrays(np.float64, st.tuples(st.integers(0, 60), st.just(2)),
-                elements=st.floats(-500, 500, allow_nan=False))  # fmt: skip
+coords = arrays(
+    np.float64,
+    st.tuples(st.integers(0, 60), st.just(2)),
+    elements=st.floats(-500, 500, allow_nan=False),
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -31,8 +34,11 @@ def test_grid_matches_brute_force(npcs: np.ndarray, players: np.ndarray, radius:
 
 
 def _fresh(n: int) -> TierState:
-    return TierState(tier=np.full(n, BRONZE, np.int8), last_gold=np.full(n, -np.inf),
-                     last_silver=np.full(n, -np.inf))  # fmt: skip
+    return TierState(
+        tier=np.full(n, BRONZE, np.int8),
+        last_gold=np.full(n, -np.inf),
+        last_silver=np.full(n, -np.inf),
+    )
 
 
 def test_walking_back_and_forth_across_a_radius_does_not_flap() -> None:
@@ -76,8 +82,9 @@ def test_caps_keep_the_closest_and_queue_the_rest_for_the_tier_below() -> None:
     assert capped.tolist() == [False, False, False, True, True, True, False]
     # Floored NPCs win over passers-by at nearly the same distance.
     tie = np.array([40.0, 40.2])
-    state, _ = assign(tie, _fresh(2), np.array([False, True]), 0.0,
-                      TierPolicy(gold_cap=0, silver_cap=1))  # fmt: skip
+    state, _ = assign(
+        tie, _fresh(2), np.array([False, True]), 0.0, TierPolicy(gold_cap=0, silver_cap=1)
+    )
     assert state.tier.tolist() == [BRONZE, SILVER]
 
 

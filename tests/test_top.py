@@ -28,9 +28,16 @@ def _text(client: redis.Redis, keys: Keys, world: str) -> list[str]:
 
 
 def _answer(ctx: WorkerContext, npc_id: str, event_id: str, player: str, text: str) -> None:
-    job = Job(npc_id=npc_id, tick_id=f"ix-{event_id}", enqueued_at=time.time(),
-              origin="interaction", player_id=player, kind="talk", text=text,
-              brain="rules")  # fmt: skip
+    job = Job(
+        npc_id=npc_id,
+        tick_id=f"ix-{event_id}",
+        enqueued_at=time.time(),
+        origin="interaction",
+        player_id=player,
+        kind="talk",
+        text=text,
+        brain="rules",
+    )
     assert run_job(ctx, job.model_dump(mode="json")) == 1
 
 
@@ -40,10 +47,18 @@ def test_an_answer_to_a_returning_player_shows_what_the_npc_knows_of_them(
     save_npcs(client, keys, [make_npc("smith"), make_npc("baker")])
     store = MemoryStore.from_settings(client, keys, settings)
     now = time.time()
-    remember_interaction(store, "smith", event_id="old", player_id="ann", kind="help",
-                         text=None, now=now - 3 * DAY)  # fmt: skip
-    remember_interaction(store, "smith", event_id="vow", player_id="ann", kind="talk",
-                         text="I promise to bring the herbs", now=now - 2 * DAY)  # fmt: skip
+    remember_interaction(
+        store, "smith", event_id="old", player_id="ann", kind="help", text=None, now=now - 3 * DAY
+    )
+    remember_interaction(
+        store,
+        "smith",
+        event_id="vow",
+        player_id="ann",
+        kind="talk",
+        text="I promise to bring the herbs",
+        now=now - 2 * DAY,
+    )
     remember_interaction(store, "smith", event_id="now", player_id="ann", kind="talk", text="Hi!")
     remember_interaction(store, "baker", event_id="new", player_id="bob", kind="talk", text="Hey")
     ctx = WorkerContext.build(settings)

@@ -31,8 +31,14 @@ def _bronze_backlog(client: redis.Redis, keys: Keys, messages: int, per: int) ->
     publish = batch_publisher(app)
     for m in range(messages):
         chunk = npcs[m * per : (m + 1) * per]
-        publish(TickBatch(tier=Tier.BRONZE, archetype="human", enqueued_at=time.time(),
-                          ticks=[(n.id, f"tb{n.id}") for n in chunk]))  # fmt: skip
+        publish(
+            TickBatch(
+                tier=Tier.BRONZE,
+                archetype="human",
+                enqueued_at=time.time(),
+                ticks=[(n.id, f"tb{n.id}") for n in chunk],
+            )
+        )
     return [n.id for n in npcs]
 
 
@@ -61,8 +67,9 @@ def test_queue_order_is_strict_with_everything_waiting(
     save_npcs(client, keys, [make_npc(f"s{i}", tier=Tier.SILVER) for i in range(3)])
     save_npcs(client, keys, [make_npc(f"g{i}", tier=Tier.GOLD) for i in range(3)])
     for i in range(3):  # published last, each tier
-        publish_job(app, Job(npc_id=f"s{i}", tick_id=f"s-{i}", tier=Tier.SILVER,
-                             enqueued_at=time.time()))  # fmt: skip
+        publish_job(
+            app, Job(npc_id=f"s{i}", tick_id=f"s-{i}", tier=Tier.SILVER, enqueued_at=time.time())
+        )
         publish_job(app, Job(npc_id=f"g{i}", tick_id=f"g-{i}", enqueued_at=time.time()))
     start_worker(pool="solo")
     wait_for(lambda: client.xlen(keys.results("w1")) == 56, what="all decisions")
@@ -89,10 +96,24 @@ def test_expired_ticks_are_dropped_before_work(
     save_npcs(client, keys, [make_npc("old"), make_npc("new")])
     client.hset(keys.pending, mapping={"old": "t-old"})
     publish = batch_publisher(app)
-    publish(TickBatch(tier=Tier.BRONZE, archetype="human", enqueued_at=time.time() - 60,
-                      expires_at=time.time() - 30, ticks=[("old", "t-old")]))  # fmt: skip
-    publish(TickBatch(tier=Tier.BRONZE, archetype="human", enqueued_at=time.time(),
-                      expires_at=time.time() + 60, ticks=[("new", "t-new")]))  # fmt: skip
+    publish(
+        TickBatch(
+            tier=Tier.BRONZE,
+            archetype="human",
+            enqueued_at=time.time() - 60,
+            expires_at=time.time() - 30,
+            ticks=[("old", "t-old")],
+        )
+    )
+    publish(
+        TickBatch(
+            tier=Tier.BRONZE,
+            archetype="human",
+            enqueued_at=time.time(),
+            expires_at=time.time() + 60,
+            ticks=[("new", "t-new")],
+        )
+    )
     start_worker(pool="solo")
     wait_for(lambda: latest_decision(client, keys, "w1", "new") is not None, what="new")
     assert latest_decision(client, keys, "w1", "old") is None
@@ -118,16 +139,20 @@ def test_malformed_messages_are_rejected_and_the_worker_lives(
 
 
 def test_scheduler_to_worker_to_bridge(
-    client: redis.Redis, keys: Keys, settings: Settings, start_worker: WorkerFactory,
+    client: redis.Redis,
+    keys: Keys,
+    settings: Settings,
+    start_worker: WorkerFactory,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     npcs = [make_npc(f"e{i}", tier=list(Tier)[i % 3], archetype="zombie") for i in range(90)]
     save_npcs(client, keys, npcs)
     place_npcs(client, keys, npcs, fast_ticks())
     start_worker(pool="prefork", concurrency=2)
     fast = settings.model_copy(update={"sweep_interval_s": 0.05})
-    sched = Scheduler(client, keys, fast, publish=batch_publisher(app),
-                      ticks_path=write_fast_ticks(tmp_path))  # fmt: skip
+    sched = Scheduler(
+        client, keys, fast, publish=batch_publisher(app), ticks_path=write_fast_ticks(tmp_path)
+    )
     sched.start()
     try:
         wait_for(lambda: client.hlen(keys.latest("w1")) == 90, timeout=30, what="every NPC")

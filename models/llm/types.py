@@ -68,10 +68,24 @@ class DecisionResult:
     def as_decision(self, *, npc_id: str, world: str, tier: Tier = Tier.GOLD) -> Decision:
         """The result as a domain `Decision` (raises pydantic's ValidationError if it
         would not pass the published schema); timings are left at zero."""
-        zero = Timings(enqueued_at=0, started_at=0, decided_at=0, published_at=0,
-                       queue_ms=0, decide_ms=0, latency_ms=0)  # fmt: skip
+        zero = Timings(
+            enqueued_at=0,
+            started_at=0,
+            decided_at=0,
+            published_at=0,
+            queue_ms=0,
+            decide_ms=0,
+            latency_ms=0,
+        )
         return Decision(
-            npc_id=npc_id, world=world, tick_id=self.request_id, tier=tier,
-            action=self.action, target=self.target, speech=self.speech,
-            emotion=self.emotion, source=Source.LLM, timings=zero,
-        )  # fmt: skip
+            npc_id=npc_id,
+            world=world,
+            tick_id=self.request_id,
+            tier=tier,
+            action=self.action,
+            target=self.target,
+            speech=self.speech,
+            emotion=self.emotion,
+            source=Source.LLM,
+            timings=zero,
+        )

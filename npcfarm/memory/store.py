@@ -212,8 +212,13 @@ class MemoryStore:
         archive.append(pipe, self.keys, events, maxlen=self._archive_maxlen)
         formed = [e for e in events if e.kind == "memory" and e.data["kind"] in NOTABLE]
         for e in formed:
-            notable = {"npc": npc_id, "kind": e.data["kind"], "text": e.data["text"], "ts": e.ts,
-                       "player": e.data.get("player_id")}  # fmt: skip
+            notable = {
+                "npc": npc_id,
+                "kind": e.data["kind"],
+                "text": e.data["text"],
+                "ts": e.ts,
+                "player": e.data.get("player_id"),
+            }
             pipe.lpush(self.keys.memories_recent, _json(notable))
         if formed:
             pipe.ltrim(self.keys.memories_recent, 0, RECENT_CAP - 1)

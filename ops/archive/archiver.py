@@ -134,13 +134,15 @@ class Archiver:
             if own:
                 return own
             self._recovering = False
-        claimed = self._client.xautoclaim(stream, GROUP, self.consumer, self._claim_idle_ms,
-                                          "0-0", count=self._batch)  # fmt: skip
+        claimed = self._client.xautoclaim(
+            stream, GROUP, self.consumer, self._claim_idle_ms, "0-0", count=self._batch
+        )
         if len(claimed) > 2 and claimed[2]:  # Redis 7: trimmed before archiving, now dropped
             self._count("lost", len(claimed[2]))
         if taken := entries(claimed[1]):
-            log.info("archiver %s took over %d entries of a dead archiver", self.consumer,
-                     len(taken))  # fmt: skip
+            log.info(
+                "archiver %s took over %d entries of a dead archiver", self.consumer, len(taken)
+            )
             return taken
         return self._read_new()
 
@@ -149,8 +151,13 @@ class Archiver:
         got: StreamEntries = []
         block, deadline = self._wait_ms, 0.0
         while len(got) < self._batch and block >= 1:
-            reply = self._client.xreadgroup(GROUP, self.consumer, {self._keys.archive: ">"},
-                                            count=self._batch - len(got), block=block)  # fmt: skip
+            reply = self._client.xreadgroup(
+                GROUP,
+                self.consumer,
+                {self._keys.archive: ">"},
+                count=self._batch - len(got),
+                block=block,
+            )
             more = _rows(reply)
             if not more:
                 break
@@ -226,13 +233,24 @@ class Archiver:
         result.dead = len(dead)
         pipe = self._client.pipeline(transaction=False)
         for entry_id, reason, fields in dead:
-            pipe.xadd(dead_letters(self._keys),
-                      {"reason": reason[:300], "raw": json.dumps(fields)[:10_000],
-                       "archive_id": entry_id},
-                      maxlen=DEAD_MAXLEN, approximate=True)  # fmt: skip
+            pipe.xadd(
+                dead_letters(self._keys),
+                {
+                    "reason": reason[:300],
+                    "raw": json.dumps(fields)[:10_000],
+                    "archive_id": entry_id,
+                },
+                maxlen=DEAD_MAXLEN,
+                approximate=True,
+            )
         pipe.xack(self._keys.archive, GROUP, *[entry_id for entry_id, _ in batch])
-        counts = {"archived": result.archived, "duplicates": result.duplicates,
-                  "dead": result.dead, "lost": result.lost, "batches": 1}  # fmt: skip
+        counts = {
+            "archived": result.archived,
+            "duplicates": result.duplicates,
+            "dead": result.dead,
+            "lost": result.lost,
+            "batches": 1,
+        }
         for name, amount in counts.items():
             if amount:
                 pipe.hincrby(self._keys.archive_stats, name, amount)
@@ -261,8 +279,12 @@ class Archiver:
                 stop.wait(REDIS_RETRY_S)
             except DATABASE_ERRORS as exc:
                 level = logging.WARNING if _disconnect(exc) else logging.ERROR
-                log.log(level, "archiver: database error, nothing acknowledged, retrying in "
-                        "%g s: %s", backoff, exc)  # fmt: skip
+                log.log(
+                    level,
+                    "archiver: database error, nothing acknowledged, retrying in %g s: %s",
+                    backoff,
+                    exc,
+                )
                 self._count("failures")
                 stop.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_S[1])

@@ -26,35 +26,68 @@ def to_row(ev: ArchiveEvent) -> Row:
     if ev.kind == "npc":
         return npc_row(_npc(data), ev.ts)
     if ev.kind == "interaction":
-        return {"event_id": ev.id, "npc_id": ev.npc_id, "ts": ev.ts,
-                "player_id": _need(ev, "player_id"), "kind": _need(ev, "kind"),
-                "text": _opt(ev, "text")}  # fmt: skip
+        return {
+            "event_id": ev.id,
+            "npc_id": ev.npc_id,
+            "ts": ev.ts,
+            "player_id": _need(ev, "player_id"),
+            "kind": _need(ev, "kind"),
+            "text": _opt(ev, "text"),
+        }
     if ev.kind == "decision":
         timings = data.get("timings")
         latency = timings.get("latency_ms") if isinstance(timings, dict) else None
-        return {"event_id": ev.id, "npc_id": ev.npc_id or _need(ev, "npc_id"), "ts": ev.ts,
-                "world": _need(ev, "world"), "tick_id": _need(ev, "tick_id"),
-                "tier": _need(ev, "tier"), "action": _need(ev, "action"),
-                "target": _opt(ev, "target"), "speech": _opt(ev, "speech"),
-                "emotion": _opt(ev, "emotion"), "source": _need(ev, "source"),
-                "model": _opt(ev, "model"), "reason": _opt(ev, "reason"),
-                "latency_ms": _number(ev, latency, "timings.latency_ms"), "body": data}  # fmt: skip
+        return {
+            "event_id": ev.id,
+            "npc_id": ev.npc_id or _need(ev, "npc_id"),
+            "ts": ev.ts,
+            "world": _need(ev, "world"),
+            "tick_id": _need(ev, "tick_id"),
+            "tier": _need(ev, "tier"),
+            "action": _need(ev, "action"),
+            "target": _opt(ev, "target"),
+            "speech": _opt(ev, "speech"),
+            "emotion": _opt(ev, "emotion"),
+            "source": _need(ev, "source"),
+            "model": _opt(ev, "model"),
+            "reason": _opt(ev, "reason"),
+            "latency_ms": _number(ev, latency, "timings.latency_ms"),
+            "body": data,
+        }
     if ev.kind == "memory":
-        return {"event_id": ev.id, "npc_id": ev.npc_id, "ts": ev.ts, "kind": _need(ev, "kind"),
-                "player_id": _opt(ev, "player_id"), "text": _opt(ev, "text"),
-                "importance": _number(ev, data.get("importance"), "importance"),
-                "body": data}  # fmt: skip
+        return {
+            "event_id": ev.id,
+            "npc_id": ev.npc_id,
+            "ts": ev.ts,
+            "kind": _need(ev, "kind"),
+            "player_id": _opt(ev, "player_id"),
+            "text": _opt(ev, "text"),
+            "importance": _number(ev, data.get("importance"), "importance"),
+            "body": data,
+        }
     args = data.get("args", {})
     if not isinstance(args, dict):
         raise ValueError(f"audit {ev.id!r}: args must be an object")
-    return {"event_id": ev.id, "ts": ev.ts, "who": _need(ev, "who"),
-            "action": _need(ev, "action"), "args": args}  # fmt: skip
+    return {
+        "event_id": ev.id,
+        "ts": ev.ts,
+        "who": _need(ev, "who"),
+        "action": _need(ev, "action"),
+        "args": args,
+    }
 
 
 def npc_row(npc: NPC, ts: float) -> Row:
     record = npc.model_dump(mode="json")
-    return {"id": npc.id, "world": npc.world, "name": npc.name, "archetype": npc.archetype,
-            "faction": npc.faction, "record": record, "updated_at": ts}  # fmt: skip
+    return {
+        "id": npc.id,
+        "world": npc.world,
+        "name": npc.name,
+        "archetype": npc.archetype,
+        "faction": npc.faction,
+        "record": record,
+        "updated_at": ts,
+    }
 
 
 def _npc(data: dict[str, Any]) -> NPC:

@@ -41,9 +41,14 @@ from npcfarm.redisconn import connect, keys_for
 from npcfarm.settings import get_settings
 from ops.bench.harness import console, private_redis, write_report
 
-LINES = ("Have you seen the wolves by the mill?", "I promise to bring the herbs tomorrow.",
-         "What news from the keep?", "You stinking worm.", "Thank you, friend.",
-         "How much for the lantern?")  # fmt: skip
+LINES = (
+    "Have you seen the wolves by the mill?",
+    "I promise to bring the herbs tomorrow.",
+    "What news from the keep?",
+    "You stinking worm.",
+    "Thank you, friend.",
+    "How much for the lantern?",
+)
 KINDS = ("talk", "talk", "talk", "trade", "gift", "help", "attack")
 BATCH = 64
 
@@ -57,11 +62,25 @@ def seed_memories(store: MemoryStore, npcs: int, *, encounters: int, seed: int =
         for e in range(encounters):
             t += rng.uniform(600, 40_000)
             player = f"player-{rng.randrange(8)}"
-            remember_interaction(store, npc, event_id=f"{npc}-{e}", player_id=player,
-                                 kind=rng.choice(KINDS), text=rng.choice(LINES), now=t)  # fmt: skip
-            remember_reply(store, npc, tick_id=f"ix-{npc}-{e}", player_id=player,
-                           speech="Aye, I hear you.", emotion=rng.choice(list(Emotion)),
-                           action="speak", now=t + 2)  # fmt: skip
+            remember_interaction(
+                store,
+                npc,
+                event_id=f"{npc}-{e}",
+                player_id=player,
+                kind=rng.choice(KINDS),
+                text=rng.choice(LINES),
+                now=t,
+            )
+            remember_reply(
+                store,
+                npc,
+                tick_id=f"ix-{npc}-{e}",
+                player_id=player,
+                speech="Aye, I hear you.",
+                emotion=rng.choice(list(Emotion)),
+                action="speak",
+                now=t + 2,
+            )
             if e % 3 == 2:  # the conversation ends and is summarised
                 hot, recall = store.load(npc, now=t + 200)
                 for session in due_sessions(hot, t + 200, store.gap_s):
@@ -112,8 +131,10 @@ def prefetch(store: MemoryStore, npcs: int, rounds: int) -> dict[str, Any]:
 
 def _stats(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
-    return {"p50_ms": round(statistics.median(ordered), 3),
-            "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1], 3)}  # fmt: skip
+    return {
+        "p50_ms": round(statistics.median(ordered), 3),
+        "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1], 3),
+    }
 
 
 def footprint(store: MemoryStore, npcs: int) -> dict[str, Any]:
@@ -123,13 +144,30 @@ def footprint(store: MemoryStore, npcs: int) -> dict[str, Any]:
     worst = "worst-case"
     now = time.time()
     for i in range(80):  # every cap full: 20 long turns, full cards, 3 closed sessions
-        remember_interaction(store, worst, event_id=f"w{i}", player_id=f"player-{i:03d}",
-                             kind="talk", text="x" * 200, now=now + i)  # fmt: skip
-        remember_quest(store, worst, event_id=f"q{i}", flag=f"quest_{i:03d}_" + "y" * 40,
-                       active=True, now=now + i)  # fmt: skip
-    return {"hot_bytes_median": statistics.median(hot), "hot_bytes_max": max(hot),
-            "nearline_bytes_median": statistics.median(near), "nearline_bytes_max": max(near),
-            "hot_bytes_worst_case": client.memory_usage(keys.memory(worst), samples=0)}  # fmt: skip
+        remember_interaction(
+            store,
+            worst,
+            event_id=f"w{i}",
+            player_id=f"player-{i:03d}",
+            kind="talk",
+            text="x" * 200,
+            now=now + i,
+        )
+        remember_quest(
+            store,
+            worst,
+            event_id=f"q{i}",
+            flag=f"quest_{i:03d}_" + "y" * 40,
+            active=True,
+            now=now + i,
+        )
+    return {
+        "hot_bytes_median": statistics.median(hot),
+        "hot_bytes_max": max(hot),
+        "nearline_bytes_median": statistics.median(near),
+        "nearline_bytes_max": max(near),
+        "hot_bytes_worst_case": client.memory_usage(keys.memory(worst), samples=0),
+    }
 
 
 def archive_events(count: int, seed: int = 9) -> list[ArchiveEvent]:
@@ -138,20 +176,67 @@ def archive_events(count: int, seed: int = 9) -> list[ArchiveEvent]:
         npc = f"npc-{rng.randrange(5000)}"
         roll = rng.random()
         if roll < 0.5:
-            out.append(archive.event("decision", f"{npc}:t{i}", npc, {
-                "npc_id": npc, "world": "w1", "tick_id": f"t{i}", "tier": "gold",
-                "action": "speak", "target": "p1", "speech": "Well met, traveller.",
-                "emotion": "calm", "source": "llm", "model": "gemma-3-270m", "reason": None,
-                "timings": {"latency_ms": 120.0}}, ts=now))  # fmt: skip
+            out.append(
+                archive.event(
+                    "decision",
+                    f"{npc}:t{i}",
+                    npc,
+                    {
+                        "npc_id": npc,
+                        "world": "w1",
+                        "tick_id": f"t{i}",
+                        "tier": "gold",
+                        "action": "speak",
+                        "target": "p1",
+                        "speech": "Well met, traveller.",
+                        "emotion": "calm",
+                        "source": "llm",
+                        "model": "gemma-3-270m",
+                        "reason": None,
+                        "timings": {"latency_ms": 120.0},
+                    },
+                    ts=now,
+                )
+            )
         elif roll < 0.9:
-            out.append(archive.event("memory", f"{npc}/turn:{i}", npc, {
-                "npc_id": npc, "kind": "turn", "player_id": "p1", "importance": None,
-                "text": "Have you seen the wolves?", "body": {"ts": now, "who": "p1",
-                "text": "Have you seen the wolves?", "session": "1a2b"}}, ts=now))  # fmt: skip
+            out.append(
+                archive.event(
+                    "memory",
+                    f"{npc}/turn:{i}",
+                    npc,
+                    {
+                        "npc_id": npc,
+                        "kind": "turn",
+                        "player_id": "p1",
+                        "importance": None,
+                        "text": "Have you seen the wolves?",
+                        "body": {
+                            "ts": now,
+                            "who": "p1",
+                            "text": "Have you seen the wolves?",
+                            "session": "1a2b",
+                        },
+                    },
+                    ts=now,
+                )
+            )
         else:
-            out.append(archive.event("interaction", f"ev-{i}", npc, {
-                "type": "interaction", "event_id": f"ev-{i}", "npc_id": npc, "player_id": "p1",
-                "kind": "talk", "text": "Have you seen the wolves?"}, ts=now))  # fmt: skip
+            out.append(
+                archive.event(
+                    "interaction",
+                    f"ev-{i}",
+                    npc,
+                    {
+                        "type": "interaction",
+                        "event_id": f"ev-{i}",
+                        "npc_id": npc,
+                        "player_id": "p1",
+                        "kind": "talk",
+                        "text": "Have you seen the wolves?",
+                    },
+                    ts=now,
+                )
+            )
     return out
 
 
@@ -171,8 +256,14 @@ def archive_throughput(url: str, events: int, label: str) -> dict[str, Any]:
     for start in range(0, len(batch), 1000):
         archive.append(pipe, keys, batch[start : start + 1000], maxlen=10_000_000)
         pipe.execute()
-    worker = Archiver(client, keys, engine, consumer="bench", batch=settings.archive_batch,
-                      wait_ms=settings.archive_wait_ms)  # fmt: skip
+    worker = Archiver(
+        client,
+        keys,
+        engine,
+        consumer="bench",
+        batch=settings.archive_batch,
+        wait_ms=settings.archive_wait_ms,
+    )
     worker.ensure_group()
     began, done = time.perf_counter(), 0
     while done < events:
@@ -187,11 +278,17 @@ def archive_throughput(url: str, events: int, label: str) -> dict[str, Any]:
     one_by_one = len(single) / (time.perf_counter() - began)
     engine.dispose()
     rate = events / seconds
-    console.print(f"archive into {label}: {rate:,.0f} events/s in batches of "
-                  f"{settings.archive_batch}; one transaction per event: {one_by_one:,.0f}/s "
-                  f"({rate / one_by_one:.1f}x)")  # fmt: skip
-    return {"events": events, "events_per_s": round(rate), "one_per_txn_per_s": round(one_by_one),
-            "ratio": round(rate / one_by_one, 2)}  # fmt: skip
+    console.print(
+        f"archive into {label}: {rate:,.0f} events/s in batches of "
+        f"{settings.archive_batch}; one transaction per event: {one_by_one:,.0f}/s "
+        f"({rate / one_by_one:.1f}x)"
+    )
+    return {
+        "events": events,
+        "events_per_s": round(rate),
+        "one_per_txn_per_s": round(one_by_one),
+        "ratio": round(rate / one_by_one, 2),
+    }
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
@@ -210,9 +307,14 @@ def plot(report: dict[str, Any], path: Path) -> None:
         "naive:\n2 HGETALL/NPC",
     ]
     left.bar(labels, [runs[n]["p50_ms"] for n in names], color=["#4a7", "#4a7", "#e94", "#999"])
-    left.errorbar(labels, [runs[n]["p50_ms"] for n in names],
-                  yerr=[[0] * 4, [runs[n]["p95_ms"] - runs[n]["p50_ms"] for n in names]],
-                  fmt="none", ecolor="black", capsize=4)  # fmt: skip
+    left.errorbar(
+        labels,
+        [runs[n]["p50_ms"] for n in names],
+        yerr=[[0] * 4, [runs[n]["p95_ms"] - runs[n]["p50_ms"] for n in names]],
+        fmt="none",
+        ecolor="black",
+        capsize=4,
+    )
     left.axhline(10, color="red", linestyle="--", label="target 10 ms")
     left.set_ylabel("ms per 64-NPC batch (p50, whisker p95)")
     left.set_title("memory prefetch")
@@ -221,10 +323,19 @@ def plot(report: dict[str, Any], path: Path) -> None:
     stores = list(archived)
     width = 0.38
     xs = range(len(stores))
-    right.bar([x - width / 2 for x in xs], [archived[s]["events_per_s"] for s in stores], width,
-              label="archiver: batches of 100")  # fmt: skip
-    right.bar([x + width / 2 for x in xs], [archived[s]["one_per_txn_per_s"] for s in stores],
-              width, label="one transaction per event", color="#999")  # fmt: skip
+    right.bar(
+        [x - width / 2 for x in xs],
+        [archived[s]["events_per_s"] for s in stores],
+        width,
+        label="archiver: batches of 100",
+    )
+    right.bar(
+        [x + width / 2 for x in xs],
+        [archived[s]["one_per_txn_per_s"] for s in stores],
+        width,
+        label="one transaction per event",
+        color="#999",
+    )
     right.set_xticks(list(xs), stores)
     right.set_ylabel("events/s")
     right.set_title("archive throughput")
@@ -243,9 +354,14 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="PostgreSQL to archive into")
     parser.add_argument("--out", type=Path, default=Path("docs/bench/memory.json"))
     args = parser.parse_args()
-    report: dict[str, Any] = {"command": "python -m ops.bench.memory " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-        if v is not None and k not in {"out", "database_url"})}  # fmt: skip
+    report: dict[str, Any] = {
+        "command": "python -m ops.bench.memory "
+        + " ".join(
+            f"--{k.replace('_', '-')} {v}"
+            for k, v in vars(args).items()
+            if v is not None and k not in {"out", "database_url"}
+        )
+    }
     with private_redis():
         settings = get_settings()
         client, keys = connect(settings), keys_for(settings)
@@ -253,10 +369,12 @@ def main() -> None:
         seed_memories(store, args.npcs, encounters=args.encounters)
         report["prefetch_64"] = prefetch(store, args.npcs, args.rounds)
         p = report["prefetch_64"]
-        console.print(f"prefetch 64 NPCs: cold p50 {p['cold']['p50_ms']} ms / p95 "
-                      f"{p['cold']['p95_ms']} ms; warm p50 {p['warm']['p50_ms']} ms; 8 changed "
-                      f"p50 {p['changed_8_of_64']['p50_ms']} ms; naive p50 "
-                      f"{p['naive']['p50_ms']} ms")  # fmt: skip
+        console.print(
+            f"prefetch 64 NPCs: cold p50 {p['cold']['p50_ms']} ms / p95 "
+            f"{p['cold']['p95_ms']} ms; warm p50 {p['warm']['p50_ms']} ms; 8 changed "
+            f"p50 {p['changed_8_of_64']['p50_ms']} ms; naive p50 "
+            f"{p['naive']['p50_ms']} ms"
+        )
         report["bytes_per_npc"] = footprint(store, args.npcs)
         console.print(f"Redis bytes per NPC: {report['bytes_per_npc']}")
         report["archive"] = {}
@@ -265,8 +383,9 @@ def main() -> None:
                 f"sqlite:///{tmp}/archive.db", args.events, "SQLite"
             )
         if args.database_url:
-            report["archive"]["postgresql"] = archive_throughput(args.database_url, args.events,
-                                                                 "PostgreSQL")  # fmt: skip
+            report["archive"]["postgresql"] = archive_throughput(
+                args.database_url, args.events, "PostgreSQL"
+            )
         else:
             from ops.embedded_postgres import private_postgres  # noqa: PLC0415
 

@@ -133,8 +133,12 @@ class Bench:
         before = self.decided()
         start = time.perf_counter()
         for i in range(count):  # what a one-task-per-NPC scheduler does
-            self.app.send_task(NAIVE_TASK, args=[f"b{i}", f"naive-{i}", time.time()],
-                               queue="bronze", routing_key="bronze")  # fmt: skip
+            self.app.send_task(
+                NAIVE_TASK,
+                args=[f"b{i}", f"naive-{i}", time.time()],
+                queue="bronze",
+                routing_key="bronze",
+            )
         wait_until(lambda: self.decided() - before, count, timeout=600, label="naive")
         elapsed = time.perf_counter() - start
         return {"decisions": count, "seconds": elapsed, "per_s": count / elapsed}
@@ -143,8 +147,9 @@ class Bench:
         """Gold latency while `flood` Bronze NPCs tick every second (0: idle farm)."""
         for key in self.client.scan_iter(f"{self.keys.prefix}:due:*"):
             self.client.delete(key)
-        self.client.delete(self.keys.pending, "bronze", "silver", "gold",
-                           *[self.keys.stats(t) for t in TIER_ORDER])  # fmt: skip
+        self.client.delete(
+            self.keys.pending, "bronze", "silver", "gold", *[self.keys.stats(t) for t in TIER_ORDER]
+        )
         toml = ticks_toml(bronze_interval=1.0, bronze_limit=20_000)
         config = parse_ticks(toml)
         gold = npcs(GOLD_NPCS, tier=Tier.GOLD, world="gold", prefix="g", seed_=2)
@@ -172,18 +177,22 @@ class Bench:
             )
             if d.timings.enqueued_at / 1000 > began + warmup
         ]
-        stats = {t: {k: int(v) for k, v in self.client.hgetall(self.keys.stats(t)).items()}
-                 for t in TIER_ORDER}  # fmt: skip
-        gold_shed = sum(stats[Tier.GOLD].get(c, 0)
-                        for c in ("shed_expired", "missed", "lost"))  # fmt: skip
+        stats = {
+            t: {k: int(v) for k, v in self.client.hgetall(self.keys.stats(t)).items()}
+            for t in TIER_ORDER
+        }
+        gold_shed = sum(stats[Tier.GOLD].get(c, 0) for c in ("shed_expired", "missed", "lost"))
         return {
-            "gold_decisions": len(lat), "p50_ms": percentile(lat, 50),
-            "p95_ms": percentile(lat, 95), "mean_ms": statistics.fmean(lat) if lat else 0.0,
-            "gold_shed": gold_shed, "bronze_decided": stats[Tier.BRONZE].get("decided", 0),
+            "gold_decisions": len(lat),
+            "p50_ms": percentile(lat, 50),
+            "p95_ms": percentile(lat, 95),
+            "mean_ms": statistics.fmean(lat) if lat else 0.0,
+            "gold_shed": gold_shed,
+            "bronze_decided": stats[Tier.BRONZE].get("decided", 0),
             "bronze_backlog_skips": stats[Tier.BRONZE].get("backlog_skips", 0),
             "samples": lat,
             "counters": {str(t): stats[t] for t in TIER_ORDER},
-        }  # fmt: skip
+        }
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
@@ -225,19 +234,40 @@ def main() -> None:
         bench = Bench(Path(tmp))
         include = ("ops.bench.naive",)
         workers = [
-            spawn_worker(worker_argv(queues="gold", concurrency=args.gold_concurrency,
-                                     pool=args.gold_pool, loglevel="WARNING",
-                                     hostname="gold@%h", include=include,
-                                     logfile=Path(tmp) / "gold.log"), redis_url=url,
-                         env=RULES_ONLY),
-            spawn_worker(worker_argv(queues="silver,bronze", concurrency=2,
-                                     loglevel="WARNING", hostname="bulk@%h", include=include,
-                                     logfile=Path(tmp) / "bulk.log"), redis_url=url,
-                         env=RULES_ONLY, nice=args.bulk_nice),
-        ]  # fmt: skip
+            spawn_worker(
+                worker_argv(
+                    queues="gold",
+                    concurrency=args.gold_concurrency,
+                    pool=args.gold_pool,
+                    loglevel="WARNING",
+                    hostname="gold@%h",
+                    include=include,
+                    logfile=Path(tmp) / "gold.log",
+                ),
+                redis_url=url,
+                env=RULES_ONLY,
+            ),
+            spawn_worker(
+                worker_argv(
+                    queues="silver,bronze",
+                    concurrency=2,
+                    loglevel="WARNING",
+                    hostname="bulk@%h",
+                    include=include,
+                    logfile=Path(tmp) / "bulk.log",
+                ),
+                redis_url=url,
+                env=RULES_ONLY,
+                nice=args.bulk_nice,
+            ),
+        ]
         try:
-            wait_until(lambda: len(bench.app.control.ping(timeout=0.5) or []), 2, timeout=60,
-                       label="workers starting")  # fmt: skip
+            wait_until(
+                lambda: len(bench.app.control.ping(timeout=0.5) or []),
+                2,
+                timeout=60,
+                label="workers starting",
+            )
             report: dict[str, Any] = {"farm": bench.farm(args.npcs)}
             console.print(f"farm: {report['farm']['per_s']:,.0f} decisions/s")
             report["naive"] = bench.naive(args.naive)
@@ -246,8 +276,11 @@ def main() -> None:
             report["idle"] = bench.gold_latencies(args.flood_seconds, flood=0)
             report["flood"] = bench.gold_latencies(args.flood_seconds, flood=flood)
             report["flood_bronze_npcs_per_s"] = flood
-            report["topology"] = {"gold_pool": args.gold_pool, "bulk_nice": args.bulk_nice,
-                                  "gold_concurrency": args.gold_concurrency}  # fmt: skip
+            report["topology"] = {
+                "gold_pool": args.gold_pool,
+                "bulk_nice": args.bulk_nice,
+                "gold_concurrency": args.gold_concurrency,
+            }
         finally:
             for proc in workers:
                 stop_worker(proc)
@@ -264,12 +297,16 @@ def summarize(report: dict[str, Any]) -> None:
     farm, naive = report["farm"]["per_s"], report["naive"]["per_s"]
     idle, flood = report["idle"], report["flood"]
     ratio = flood["p95_ms"] / idle["p95_ms"] if idle["p95_ms"] else float("inf")
-    console.print(f"[bold]rules path[/]: {farm:,.0f} decisions/s batched vs {naive:,.0f} naive "
-                  f"= {farm / naive:.1f}x (targets: >= 10,000/s and >= 10x)")  # fmt: skip
-    console.print(f"[bold]gold p95[/]: idle {idle['p95_ms']:.1f} ms, under a "
-                  f"{report['flood_bronze_npcs_per_s']:,}/s bronze flood {flood['p95_ms']:.1f} ms "
-                  f"= {ratio:.2f}x (target <= 1.25x); gold shed {flood['gold_shed']}; "
-                  f"bronze decided during the flood {flood['bronze_decided']:,}")  # fmt: skip
+    console.print(
+        f"[bold]rules path[/]: {farm:,.0f} decisions/s batched vs {naive:,.0f} naive "
+        f"= {farm / naive:.1f}x (targets: >= 10,000/s and >= 10x)"
+    )
+    console.print(
+        f"[bold]gold p95[/]: idle {idle['p95_ms']:.1f} ms, under a "
+        f"{report['flood_bronze_npcs_per_s']:,}/s bronze flood {flood['p95_ms']:.1f} ms "
+        f"= {ratio:.2f}x (target <= 1.25x); gold shed {flood['gold_shed']}; "
+        f"bronze decided during the flood {flood['bronze_decided']:,}"
+    )
 
 
 if __name__ == "__main__":

@@ -41,11 +41,16 @@ ARCHETYPES = ("vampire", "werewolf", "zombie", "ghoul", "lich", "human")
 def _npcs(n: int, world: str, size: float, seed_: int = 3) -> list[NPC]:
     rng = random.Random(seed_)
     return [
-        NPC(id=f"{world}-{i}", name=f"N{i}", archetype=ARCHETYPES[i % 6], world=world,
+        NPC(
+            id=f"{world}-{i}",
+            name=f"N{i}",
+            archetype=ARCHETYPES[i % 6],
+            world=world,
             personality=Personality(extraversion=rng.random(), agreeableness=rng.random()),
-            position=Vec3(x=rng.uniform(0, size), y=rng.uniform(0, size)))
+            position=Vec3(x=rng.uniform(0, size), y=rng.uniform(0, size)),
+        )
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def tiers(players: int) -> dict[str, Any]:
@@ -72,16 +77,20 @@ def tiers(players: int) -> dict[str, Any]:
         seed(client, keys, crowd, n, f"seeding {n:,} NPCs")
         place_npcs(client, keys, crowd, config)
         now = time.time()
-        client.hset(keys.players(world), mapping={f"p{i}": f"{x:.1f} {y:.1f} 0 {now}"
-                                                  for i, (x, y) in enumerate(pxy)})  # fmt: skip
+        client.hset(
+            keys.players(world),
+            mapping={f"p{i}": f"{x:.1f} {y:.1f} 0 {now}" for i, (x, y) in enumerate(pxy)},
+        )
         manager = TierManager(client, keys)
         full = []
         for i in range(5):
             report = manager.recompute(world, config, config.activation.policy(), now=now + i)
             full.append(report.seconds)
-        out[str(n)] = {"pure_ms": statistics.median(pure) * 1000,
-                       "with_redis_ms": statistics.median(full) * 1000,
-                       "tiers": report.counts}  # fmt: skip
+        out[str(n)] = {
+            "pure_ms": statistics.median(pure) * 1000,
+            "with_redis_ms": statistics.median(full) * 1000,
+            "tiers": report.counts,
+        }
         figures = out[str(n)]
         console.print(
             f"tiers: {n:,} NPCs x {players:,} players: compute {figures['pure_ms']:.0f} ms, "
@@ -102,11 +111,21 @@ def ingest(events: int) -> dict[str, float]:
     pipe = client.pipeline(transaction=False)
     for i in range(events):
         if i % 2:
-            body = {"type": "npc_state", "event_id": f"e{i}", "npc_id": crowd[i % 2000].id,
-                    "position": {"x": i % 500, "y": 7.5}, "health": 0.5}  # fmt: skip
+            body = {
+                "type": "npc_state",
+                "event_id": f"e{i}",
+                "npc_id": crowd[i % 2000].id,
+                "position": {"x": i % 500, "y": 7.5},
+                "health": 0.5,
+            }
         else:
-            body = {"type": "player_position", "event_id": f"e{i}", "world": "ing",
-                    "player_id": f"p{i % 300}", "position": {"x": 1.0, "y": 2.0}}  # fmt: skip
+            body = {
+                "type": "player_position",
+                "event_id": f"e{i}",
+                "world": "ing",
+                "player_id": f"p{i % 300}",
+                "position": {"x": 1.0, "y": 2.0},
+            }
         pipe.xadd(keys.inbox, {"event": json.dumps(body)})
     pipe.execute()
     start, applied = time.perf_counter(), 0
@@ -155,9 +174,21 @@ def interactions(count: int, tmp: Path) -> dict[str, Any]:
         for i in range(count):
             npc = crowd[rng.randrange(len(crowd))]
             sent[f"ix-bench-{i}"] = time.time()
-            client.xadd(keys.inbox, {"event": json.dumps({
-                "type": "interaction", "event_id": f"bench-{i}", "npc_id": npc.id,
-                "player_id": "p-bench", "kind": "talk", "text": "Hello there!"})})  # fmt: skip
+            client.xadd(
+                keys.inbox,
+                {
+                    "event": json.dumps(
+                        {
+                            "type": "interaction",
+                            "event_id": f"bench-{i}",
+                            "npc_id": npc.id,
+                            "player_id": "p-bench",
+                            "kind": "talk",
+                            "text": "Hello there!",
+                        }
+                    )
+                },
+            )
             time.sleep(0.05)
         time.sleep(2)
         answers = {
@@ -170,11 +201,17 @@ def interactions(count: int, tmp: Path) -> dict[str, Any]:
         stop.set()
         sched.stop()
         stop_worker(worker)
-    result = {"answered": len(lat), "asked": len(sent), "p50_ms": percentile(lat, 50),
-              "p95_ms": percentile(lat, 95)}  # fmt: skip
-    console.print(f"interaction -> decision (inbox to published, rules, world running): "
-                  f"p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms "
-                  f"({result['answered']}/{result['asked']} answered)")  # fmt: skip
+    result = {
+        "answered": len(lat),
+        "asked": len(sent),
+        "p50_ms": percentile(lat, 50),
+        "p95_ms": percentile(lat, 95),
+    }
+    console.print(
+        f"interaction -> decision (inbox to published, rules, world running): "
+        f"p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms "
+        f"({result['answered']}/{result['asked']} answered)"
+    )
     return result
 
 
@@ -186,8 +223,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/bench"))
     args = parser.parse_args()
     with private_redis(), tempfile.TemporaryDirectory() as tmp:
-        report = {"tiers": tiers(args.players), "ingest": ingest(args.events),
-                  "interactions": interactions(args.interactions, Path(tmp))}  # fmt: skip
+        report = {
+            "tiers": tiers(args.players),
+            "ingest": ingest(args.events),
+            "interactions": interactions(args.interactions, Path(tmp)),
+        }
     write_report(args.out / "world.json", report)
     console.print(f"wrote {args.out / 'world.json'}")
 
