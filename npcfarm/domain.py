@@ -114,25 +114,35 @@ class NPCState(_Closed):
 
     health: Unit = 1.0
     hunger: Unit = 0.0
-    time_of_day: Annotated[float, Field(ge=0.0, lt=24.0)] = 12.0
+    time_of_day: Annotated[float, Field(ge=0.0, lt=24.0)] = Field(12.0, description="hours")
     nearby_players: Annotated[list[Nearby], Field(max_length=MAX_NEARBY)] = []
     nearby_npcs: Annotated[list[Nearby], Field(max_length=MAX_NEARBY)] = []
-    flags: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=16)] = []
+    flags: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=16)] = Field(
+        [], description="stored, not read by the rules brain (inbox events are stricter)"
+    )
 
 
 class NPC(_Closed):
     """One NPC's registry record."""
 
-    id: NpcId
-    name: Annotated[str, Field(min_length=1, max_length=64)]
-    archetype: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-    world: WorldId = "default"
-    region: Annotated[str, Field(max_length=48)] = ""
-    faction: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] | None = None  # allies
-    personality: Personality = Personality()
-    tier: Tier = Tier.BRONZE
-    position: Vec3 = Vec3()
-    state: NPCState = NPCState()
+    id: NpcId = Field(description="the NPC's id, unique across the farm")
+    name: Annotated[str, Field(min_length=1, max_length=64)] = Field(description="shown name")
+    archetype: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = Field(
+        description="an archetype of the catalogue; import refuses any other"
+    )
+    world: WorldId = Field("default", description="the world whose streams carry it")
+    region: Annotated[str, Field(max_length=48)] = Field("", description="free label")
+    faction: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] | None = Field(
+        None, description="NPCs of one faction may share an attack target (allies)"
+    )
+    personality: Personality = Field(Personality(), description="the Big Five")
+    tier: Tier = Field(
+        Tier.BRONZE,
+        description="the tier it is scheduled in when registered; in a live world the farm "
+        "then moves it without changing the record",
+    )
+    position: Vec3 = Field(Vec3(), description="where it is")
+    state: NPCState = Field(NPCState(), description="what the game last reported")
 
 
 class Tick(_Closed):
@@ -148,33 +158,54 @@ class Tick(_Closed):
 class Timings(_Closed):
     """Epoch milliseconds of each step, and the derived durations."""
 
-    enqueued_at: float
-    started_at: float
-    decided_at: float
-    published_at: float
-    queue_ms: float
-    decide_ms: float
-    latency_ms: float  # enqueue to publish: what a bridge waits
+    enqueued_at: float = Field(
+        description="epoch ms when the tick was enqueued (sweep time, or the job's)"
+    )
+    started_at: float = Field(description="epoch ms when the worker started the message")
+    decided_at: float = Field(description="epoch ms when the brain finished")
+    published_at: float = Field(description="epoch ms just before the publish call")
+    queue_ms: float = Field(description="`started_at - enqueued_at`, never negative")
+    decide_ms: float = Field(description="`decided_at - started_at`")
+    latency_ms: float = Field(
+        description="`published_at - enqueued_at`, never negative: how long the game waited"
+    )
 
 
 class Decision(_Closed):
     """What the farm tells the game an NPC does next (schema `npcfarm.decision/1`)."""
 
-    schema_: Literal["npcfarm.decision"] = Field(DECISION_SCHEMA, alias="schema")
-    version: Literal[1] = DECISION_VERSION
-    seq: int = 0  # per-farm monotonic sequence; assigned by Redis at publish time
-    npc_id: NpcId
-    world: WorldId
-    tick_id: str
-    tier: Tier
-    action: Action
-    target: Annotated[str, Field(max_length=64)] | None = None
-    speech: Annotated[str, Field(max_length=MAX_SPEECH_CHARS)] | None = None
-    emotion: Emotion = Emotion.NEUTRAL
-    source: Source
-    model: Annotated[str, Field(max_length=64)] | None = None
-    reason: Annotated[str, Field(max_length=64)] | None = None  # why a fallback happened
-    timings: Timings
+    schema_: Literal["npcfarm.decision"] = Field(
+        DECISION_SCHEMA, alias="schema", description="schema name"
+    )
+    version: Literal[1] = Field(DECISION_VERSION, description="schema version")
+    seq: int = Field(
+        0,
+        description="farm-wide sequence number, assigned by Redis at publish time "
+        "(strictly increasing in publish order; gaps are other worlds')",
+    )
+    npc_id: NpcId = Field(description="the NPC")
+    world: WorldId = Field(description="the NPC's world (from its record when decided)")
+    tick_id: str = Field(
+        description="the tick or job this answers; `ix-` + `event_id` for the answer to an "
+        "interaction"
+    )
+    tier: Tier = Field(description="the tier (queue) the tick ran on; `gold` for an answer")
+    action: Action = Field(description="what the NPC does next (the archetype allows it)")
+    target: Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="the entity the action is aimed at (a nearby id or a player)"
+    )
+    speech: Annotated[str, Field(max_length=MAX_SPEECH_CHARS)] | None = Field(
+        None, description="a bark or line to say"
+    )
+    emotion: Emotion = Field(Emotion.NEUTRAL, description="emotion label")
+    source: Source = Field(description="what produced it: the model, the rules, the cache")
+    model: Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="the base model's name when `source` is `llm` or `cache`"
+    )
+    reason: Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="why this is not its brain's first choice (below), else null"
+    )
+    timings: Timings = Field(description="when each step happened")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -17,7 +17,10 @@ from npcfarm.domain import NpcId, Vec3, WorldId
 
 MAX_EVENT_BYTES = 4096  # larger inbox entries are dead-lettered unparsed
 MAX_PLAYER_TEXT = 500  # characters of player speech carried to a decision
-EventId = Annotated[str, Field(min_length=1, max_length=60)]  # ix-{id} must fit a tick id
+MAX_EVENT_ID = 60  # an interaction's answer has tick id `ix-{event_id}`, at most 64
+MAX_FLAGS = 16  # state flags one npc_state event may set
+MAX_REASON_CHARS = 300  # a dead letter's reason is cut here
+EventId = Annotated[str, Field(min_length=1, max_length=MAX_EVENT_ID)]
 PlayerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Flag = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,32}$")]
 
@@ -25,8 +28,13 @@ Flag = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,32}$")]
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    event_id: EventId  # the bridge's own id: idempotency key and trace id
-    ts: float | None = None  # the game's clock, epoch seconds (informational)
+    event_id: EventId = Field(
+        description="the bridge's own id: the idempotency key of an interaction and a trace "
+        "id; unique across the farm (every bridge and world) for at least a day"
+    )
+    ts: float | None = Field(
+        None, description="the game's clock, epoch seconds; validated, not stored or used"
+    )
 
     @field_validator("ts")
     @classmethod
@@ -40,12 +48,22 @@ class NpcStateEvent(_Event):
     """The game moved or changed an NPC; absent fields keep their value."""
 
     type: Literal["npc_state"]
-    npc_id: NpcId
-    position: Vec3 | None = None
-    health: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
-    hunger: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
-    time_of_day: Annotated[float, Field(ge=0.0, lt=24.0)] | None = None
-    flags: Annotated[list[Flag], Field(max_length=16)] | None = None
+    npc_id: NpcId = Field(description="a registered NPC")
+    position: Vec3 | None = Field(
+        None, description="replaces the record's `position` (and the tier manager's copy)"
+    )
+    health: Annotated[float, Field(ge=0.0, le=1.0)] | None = Field(
+        None, description="replaces `state.health`"
+    )
+    hunger: Annotated[float, Field(ge=0.0, le=1.0)] | None = Field(
+        None, description="replaces `state.hunger`"
+    )
+    time_of_day: Annotated[float, Field(ge=0.0, lt=24.0)] | None = Field(
+        None, description="replaces `state.time_of_day` (hours)"
+    )
+    flags: Annotated[list[Flag], Field(max_length=MAX_FLAGS)] | None = Field(
+        None, description="replaces the whole `state.flags` list (`[]` clears it)"
+    )
 
 
 class PlayerPositionEvent(_Event):
@@ -54,7 +72,7 @@ class PlayerPositionEvent(_Event):
     type: Literal["player_position"]
     world: WorldId
     player_id: PlayerId
-    position: Vec3
+    position: Vec3 = Field(description="only `x` and `y` are used for distances")
 
 
 class PlayerLeftEvent(_Event):
@@ -69,10 +87,16 @@ class InteractionEvent(_Event):
     """A player talks to, attacks, trades with or gives to an NPC: answered at once."""
 
     type: Literal["interaction"]
-    npc_id: NpcId
+    npc_id: NpcId = Field(description="a registered NPC")
     player_id: PlayerId
-    kind: Literal["talk", "attack", "trade", "gift", "help"]  # help: healed or rescued it
-    text: Annotated[str, Field(max_length=MAX_PLAYER_TEXT)] | None = None
+    kind: Literal["talk", "attack", "trade", "gift", "help"] = Field(
+        description="what the player did; `help`: healed or rescued the NPC"
+    )
+    text: Annotated[str, Field(max_length=MAX_PLAYER_TEXT)] | None = Field(
+        None,
+        description="the player's words; no character of Unicode category Cc or Cf except "
+        "line feed and tab",
+    )
 
     @field_validator("text")
     @classmethod
@@ -89,9 +113,9 @@ class QuestFlagEvent(_Event):
     """A quest involving the NPC started or ended: keeps it at least Silver while set."""
 
     type: Literal["quest_flag"]
-    npc_id: NpcId
+    npc_id: NpcId = Field(description="a registered NPC")
     flag: Flag
-    set: bool = True
+    set: bool = Field(True, description="`false` clears the flag")
 
 
 BridgeEvent = Annotated[
@@ -99,3 +123,25 @@ BridgeEvent = Annotated[
     Field(discriminator="type"),
 ]
 EVENTS: TypeAdapter[BridgeEvent] = TypeAdapter(BridgeEvent)
+
+
+class DeadLetter(BaseModel):
+    """One entry of the dead-letter stream: an inbox entry the ingest refused, and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: Annotated[str, Field(max_length=MAX_REASON_CHARS)] = Field(
+        description="why the entry was refused (validation path and message)"
+    )
+    raw: Annotated[str, Field(max_length=MAX_EVENT_BYTES)] = Field(
+        description="the entry's `event` text, cut at the event size cap; for an unknown "
+        "NPC id, the event as parsed and written out again with all its fields"
+    )
+    inbox_id: Annotated[str, Field(pattern=r"^[0-9]+-[0-9]+$")] = Field(
+        description="the id of the refused inbox entry"
+    )
+
+    @classmethod
+    def of(cls, inbox_id: str, reason: str, raw: str) -> DeadLetter:
+        """Cut reason and text to their caps, so any refusal fits the schema."""
+        return cls(reason=reason[:MAX_REASON_CHARS], raw=raw[:MAX_EVENT_BYTES], inbox_id=inbox_id)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic.config import JsonDict
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +24,7 @@ from pydantic_settings import (
 from npcfarm.errors import ConfigError
 
 SECRET_FIELDS = ("redis_url", "archive_url", "flower_password")  # never read from the TOML file
+_FLOWER: JsonDict = {"used_by": "`flower`"}  # where the Flower settings are read
 PACKAGED_TICKS = Path(__file__).resolve().parent.parent / "schedules" / "ticks.toml"
 
 
@@ -46,66 +48,353 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NPCFARM_", extra="forbid")
 
     # Redis: None means "the embedded server" started by `npcfarm up` on loopback.
-    redis_url: str | None = None
-    embedded_redis_port: int = Field(6390, ge=1, le=65535)  # off 6379 to avoid a system Redis
-    key_prefix: str = Field("npcfarm", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
-    data_dir: Path = Path(".npcfarm")  # embedded Redis data, logs, worker state
+    redis_url: str | None = Field(
+        None,
+        description=(
+            "the shared Redis: broker and state. Password inside the URL. `rediss://` verifies the"
+            " server certificate. Env only."
+        ),
+        json_schema_extra={
+            "used_by": "all",
+            "default_doc": "unset = embedded, `redis://127.0.0.1:<embedded_redis_port>/0`",
+            "bounds_doc": (
+                "`redis://` or `rediss://` only; any other scheme (`unix://` included) stops every"
+                " command at start with `error: invalid settings: ... must start with redis:// or "
+                "rediss:// (TLS)`"
+            ),
+        },
+    )
+    embedded_redis_port: int = Field(
+        6390,
+        ge=1,
+        le=65535,
+        description="port of the embedded server (off 6379 to avoid a system Redis)",
+        json_schema_extra={"used_by": "`up`, `redis`, default URL"},
+    )
+    key_prefix: str = Field(
+        "npcfarm",
+        pattern=r"^[A-Za-z0-9_.-]{1,32}$",
+        description="prefix of every farm key (not of Celery's queues)",
+        json_schema_extra={"used_by": "all"},
+    )
+    data_dir: Path = Field(
+        Path(".npcfarm"),
+        description=(
+            "embedded Redis data (`redis/`), `worker.log` of `up`, the SQLite archive `archive.db`"
+            " when `NPCFARM_ARCHIVE_URL` is unset"
+        ),
+        json_schema_extra={
+            "used_by": "`up`, `redis`, default archive",
+            "default_doc": "`.npcfarm` (relative to the working directory)",
+            "bounds_doc": "path",
+        },
+    )
 
     # Scheduling.
-    ticks_file: Path = PACKAGED_TICKS
-    sweep_interval_s: float = Field(0.1, gt=0, le=5)  # how often due NPCs are collected
-    sweep_limit: int = Field(500, ge=1)  # NPCs per sweep script call (bounds Redis blocking)
-    lease_ttl_s: float = Field(3.0, gt=0.5, le=60)  # a dead leader is replaced after this
+    ticks_file: Path = Field(
+        PACKAGED_TICKS,
+        description="the tick configuration file",
+        json_schema_extra={
+            "used_by": "scheduler, `npc import`, `world demo`, `ticks reload`, `ticks show`, `up`",
+            "default_doc": "the packaged `schedules/ticks.toml`",
+            "bounds_doc": "path",
+        },
+    )
+    sweep_interval_s: float = Field(
+        0.1,
+        gt=0,
+        le=5,
+        description="how often the leader sweeps the due sets",
+        json_schema_extra={"used_by": "scheduler"},
+    )
+    sweep_limit: int = Field(
+        500,
+        ge=1,
+        description=(
+            "NPCs per sweep script call (bounds how long one call blocks Redis). Every sweep cycle"
+            " takes Gold completely, in as many calls as it needs, then Silver and Bronze in at "
+            "most 4 calls each (2,000 NPCs by default); the rest stay due for the next cycle, so a"
+            " large lower tier never delays Gold's sweep."
+        ),
+        json_schema_extra={"used_by": "scheduler"},
+    )
+    lease_ttl_s: float = Field(
+        3.0,
+        gt=0.5,
+        le=60,
+        description="leader lease TTL: a dead leader is replaced after this",
+        json_schema_extra={"used_by": "scheduler"},
+    )
 
     # Results.
-    stream_maxlen: int = Field(100_000, ge=1_000)  # approximate cap per world stream
-    published_ttl_s: int = Field(3_600, ge=60)  # idempotency window for late-acked jobs
-    latency_samples: int = Field(2_000, ge=10)  # kept per tier for p50/p95 in `status`
+    stream_maxlen: int = Field(
+        100_000,
+        ge=1_000,
+        description="approximate cap of each world's results stream",
+        json_schema_extra={"used_by": "workers"},
+    )
+    published_ttl_s: int = Field(
+        3_600,
+        ge=60,
+        description='idempotency window of jobs (seconds an NPC\'s job tick id stays "published")',
+        json_schema_extra={"used_by": "workers"},
+    )
+    latency_samples: int = Field(
+        2_000,
+        ge=10,
+        description="latencies kept per tier for the p50/p95 of `status`",
+        json_schema_extra={"used_by": "workers"},
+    )
 
     # Workers.
-    worker_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
-    visibility_timeout_s: int = Field(300, ge=10)  # unacked jobs are redelivered after this
-    rules_seed: int = 0  # fixes the rules brain's tie-breaking noise
+    worker_concurrency: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description=(
+            "default pool size of `npcfarm worker` (`--concurrency` overrides; `up` uses its own "
+            "`--concurrency`, default 2)"
+        ),
+        json_schema_extra={"used_by": "workers", "default_doc": "CPU count"},
+    )
+    visibility_timeout_s: int = Field(
+        300,
+        ge=10,
+        description="an unacknowledged job (its worker host died) is redelivered after this",
+        json_schema_extra={"used_by": "workers, broker"},
+    )
+    rules_seed: int = Field(
+        0,
+        description=(
+            "seed of the rules brain's tie-breaking noise and bark choice (same seed, NPC and tick"
+            " id → same decision)"
+        ),
+        json_schema_extra={"used_by": "workers"},
+    )
 
     # Language-model engine (tiers whose brain is "llm"; rules brain when off or failing).
-    engine_enabled: bool = True  # load a model in each worker process serving Gold/Silver
-    engine_base: str | None = None  # base model from models/catalogue.toml; None: its default
-    model_catalogue: Path | None = None  # another catalogue TOML (tests, production bases)
-    engine_time_limit_s: float = Field(15.0, gt=0)  # per decision; slower ones fall back
-    engine_max_tokens: int = Field(96, ge=16, le=1024)  # per decision
-    engine_load_wait_s: float = Field(30.0, ge=0)  # a fresh worker's first task waits this long
+    engine_enabled: bool = Field(
+        True,
+        description=(
+            "load a language model in each worker process that serves Gold or Silver (Bronze-only "
+            "workers load one only if a job asks); `false`: the rules brain decides everything "
+            "(`reason` = `engine_off`)"
+        ),
+        json_schema_extra={"used_by": "workers"},
+    )
+    engine_base: str | None = Field(
+        None,
+        description="which base model the engine loads",
+        json_schema_extra={
+            "used_by": "workers, `models`, `eval`",
+            "default_doc": "unset = the catalogue's `default_base`",
+            "bounds_doc": "a base of the catalogue",
+        },
+    )
+    model_catalogue: Path | None = Field(
+        None,
+        description="another model catalogue (production bases, adapters)",
+        json_schema_extra={
+            "used_by": "workers, `models`, `eval`",
+            "default_doc": "unset = the packaged `models/catalogue.toml`",
+            "bounds_doc": "path",
+        },
+    )
+    engine_time_limit_s: float = Field(
+        15.0,
+        gt=0,
+        description=(
+            "longest one model decision may take; a slower one is decided by rules (`timeout`)"
+        ),
+        json_schema_extra={"used_by": "workers"},
+    )
+    engine_max_tokens: int = Field(
+        96,
+        ge=16,
+        le=1024,
+        description="tokens one decision may generate (`token_budget` past it)",
+        json_schema_extra={"used_by": "workers"},
+    )
+    engine_load_wait_s: float = Field(
+        30.0,
+        ge=0,
+        description=(
+            "how long a fresh worker's first model task waits for the engine to load "
+            "(`engine_loading` after)"
+        ),
+        json_schema_extra={"used_by": "workers"},
+    )
     # A tick or job that already waited this long in its queue is decided by the rules
     # brain (reason `llm_backlog`): a model slower than the demand would otherwise let the
     # Gold queue, and every answer's latency, grow without bound. 0: always ask the model.
-    engine_queue_budget_s: float = Field(4.0, ge=0)
-    engine_breaker_threshold: int = Field(3, ge=1)  # consecutive failed batches to open
-    engine_breaker_cooldown_s: float = Field(30.0, gt=0)  # before a probe batch
-    response_cache_ttl_s: int = Field(60, ge=0)  # repeat identical prompts from cache; 0: off
+    engine_queue_budget_s: float = Field(
+        4.0,
+        ge=0,
+        description=(
+            "a tick or job that already waited this long in its queue is decided by the rules "
+            "brain (`llm_backlog`): when the model is slower than the demand, the backlog drains "
+            "at rules speed and every answer stays within about this budget instead of growing "
+            "without bound. 0 = always ask the model"
+        ),
+        json_schema_extra={"used_by": "workers"},
+    )
+    engine_breaker_threshold: int = Field(
+        3,
+        ge=1,
+        description=(
+            "consecutive failed model batches that open the circuit (`engine_circuit_open`: rules "
+            "only)"
+        ),
+        json_schema_extra={"used_by": "workers"},
+    )
+    engine_breaker_cooldown_s: float = Field(
+        30.0,
+        gt=0,
+        description="how long an open circuit waits before one probe batch",
+        json_schema_extra={"used_by": "workers"},
+    )
+    response_cache_ttl_s: int = Field(
+        60,
+        ge=0,
+        description=(
+            "an identical prompt within this many seconds is answered from Redis (`source` = "
+            "`cache`); 0 = off"
+        ),
+        json_schema_extra={"used_by": "workers"},
+    )
 
     # Memory (Redis): hot turns and cards, the 30-day nearline window.
-    memory_turns: int = Field(20, ge=12, le=20)  # recent turns kept per NPC
-    memory_card_bytes: int = Field(2_048, ge=256, le=2_048)  # per card (relationship, quest)
-    memory_facts: int = Field(10, ge=5, le=10)  # salient facts kept per NPC
-    memory_summaries: int = Field(12, ge=1, le=50)  # session summaries kept per NPC
-    memory_window_days: float = Field(30.0, gt=0, le=365)  # nearline expiry
-    conversation_gap_s: float = Field(60.0, gt=0)  # silence that ends a conversation
+    memory_turns: int = Field(
+        20,
+        ge=12,
+        le=20,
+        description="conversation turns kept per NPC (hot memory); older ones are dropped",
+        json_schema_extra={"used_by": "ingest, workers, `memory restore`"},
+    )
+    memory_card_bytes: int = Field(
+        2_048,
+        ge=256,
+        le=2_048,
+        description=(
+            "size cap of each card (relationship, quest) as JSON; over it the least salient player"
+            " or the oldest finished quest leaves"
+        ),
+        json_schema_extra={"used_by": "ingest, workers, `memory restore`"},
+    )
+    memory_facts: int = Field(
+        10,
+        ge=5,
+        le=10,
+        description="salient facts kept per NPC",
+        json_schema_extra={"used_by": "ingest, workers, `memory restore`"},
+    )
+    memory_summaries: int = Field(
+        12,
+        ge=1,
+        le=50,
+        description="conversation summaries kept per NPC",
+        json_schema_extra={"used_by": "ingest, workers, `memory restore`"},
+    )
+    memory_window_days: float = Field(
+        30.0,
+        gt=0,
+        le=365,
+        description=(
+            "the nearline window: facts, summaries and mood older than this are forgotten (the "
+            "recall hash's TTL)"
+        ),
+        json_schema_extra={"used_by": "ingest, workers, `memory show`, `memory restore`"},
+    )
+    conversation_gap_s: float = Field(
+        60.0,
+        gt=0,
+        description="silence that ends a conversation (its summary follows)",
+        json_schema_extra={
+            "used_by": "ingest, workers",
+            "default_doc": "`60` (`up`: 20 unless set)",
+        },
+    )
     # Memory in a decision prompt, in tokens per tier (about 4 characters each).
-    memory_prompt_tokens: dict[str, int] = {"gold": 300, "silver": 100, "bronze": 0}
+    memory_prompt_tokens: dict[str, int] = Field(
+        {"gold": 300, "silver": 100, "bronze": 0},
+        description="memory in a model prompt, per tier ([budgets](#memory-in-prompts)); 0 = none",
+        json_schema_extra={
+            "used_by": "workers",
+            "bounds_doc": (
+                "JSON object (in the environment) or TOML table; tier → tokens (about 4 characters"
+                " each); a tier left out gets 0"
+            ),
+        },
+    )
 
     # Archive: PostgreSQL in production; None means SQLite under data_dir (embedded run).
-    archive_url: str | None = None
-    archive_tiers: list[str] = ["gold", "silver"]  # whose decisions are archived
-    archive_stream_max: int = Field(2_000_000, ge=10_000)  # Redis safety cap on the backlog
-    archive_batch: int = Field(100, ge=1, le=1_000)  # events per transaction
-    archive_wait_ms: int = Field(100, ge=1, le=10_000)  # longest a partial batch waits
+    archive_url: str | None = Field(
+        None,
+        description="the archive database. Password inside the URL; printed without it. Env only.",
+        json_schema_extra={
+            "used_by": "archiver, `up`, `archive`, `npc sync`, `memory restore`",
+            "default_doc": "unset = SQLite, `sqlite:///<data_dir>/archive.db` (absolute path)",
+            "bounds_doc": (
+                "`postgresql://` (psycopg 3; `postgresql+psycopg://` alike) or `sqlite:///`; any "
+                "other scheme stops every command at start (`must be a postgresql+psycopg:// or "
+                "sqlite:/// URL`)"
+            ),
+        },
+    )
+    archive_tiers: list[str] = Field(
+        ["gold", "silver"],
+        description="tiers whose decisions are archived (answers to interactions are Gold)",
+        json_schema_extra={
+            "used_by": "workers",
+            "bounds_doc": "JSON list (in the environment) or TOML array of tier names",
+        },
+    )
+    archive_stream_max: int = Field(
+        2_000_000,
+        ge=10_000,
+        description=(
+            "approximate cap of the archive stream: how much backlog Redis holds while the "
+            "database is away ([outages](#when-the-database-is-down))"
+        ),
+        json_schema_extra={"used_by": "ingest, workers"},
+    )
+    archive_batch: int = Field(
+        100,
+        ge=1,
+        le=1_000,
+        description="events per database transaction (`npcfarm archiver --batch` overrides)",
+        json_schema_extra={"used_by": "archiver, `up`"},
+    )
+    archive_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="longest a partial batch waits for more events after its first",
+        json_schema_extra={"used_by": "archiver, `up`"},
+    )
 
     # Flower.
-    flower_address: str = "127.0.0.1"
-    flower_port: int = 5555
-    flower_user: str | None = None
-    flower_password: SecretStr | None = None
+    flower_address: str = Field(
+        "127.0.0.1", description="address Flower listens on", json_schema_extra=_FLOWER
+    )
+    flower_port: int = Field(
+        5555, ge=1, le=65535, description="port Flower listens on", json_schema_extra=_FLOWER
+    )
+    flower_user: str | None = Field(None, description="basic-auth user", json_schema_extra=_FLOWER)
+    flower_password: SecretStr | None = Field(
+        None, description="basic-auth password. Env only.", json_schema_extra=_FLOWER
+    )
 
-    log_level: str = "INFO"
+    log_level: str = Field(
+        "INFO",
+        description=(
+            "log level of `npcfarm scheduler`, `npcfarm ingest` and `npcfarm archiver` (workers "
+            "use `--loglevel`; `up` logs warnings only)"
+        ),
+        json_schema_extra={
+            "used_by": "`scheduler`, `ingest`, `archiver`",
+            "bounds_doc": "a `logging` level name",
+        },
+    )
 
     @field_validator("redis_url")
     @classmethod

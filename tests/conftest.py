@@ -21,9 +21,9 @@ import redis
 
 from npcfarm.keys import QUEUE_ORDER, Keys
 from npcfarm.settings import Settings, get_settings
-from ops.embedded_redis import EmbeddedRedis
-from ops.worker import ALL_QUEUES
+from ops.servers.embedded_redis import EmbeddedRedis
 from tests.pg import TestServer, start_server
+from workers.launch import ALL_QUEUES
 
 _server: EmbeddedRedis | None = None
 WORKER_READY_TIMEOUT_S = 60.0
@@ -93,8 +93,8 @@ WorkerFactory = Callable[..., subprocess.Popen[bytes]]
 @pytest.fixture
 def start_worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerFactory]:
     """Start real `celery worker` subprocesses; each is stopped after the test."""
-    from ops.worker import spawn_worker, stop_worker, worker_argv  # noqa: PLC0415
     from workers.app import app  # noqa: PLC0415
+    from workers.launch import spawn_worker, stop_worker, worker_argv  # noqa: PLC0415
 
     started: list[subprocess.Popen[bytes]] = []
 

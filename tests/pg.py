@@ -1,12 +1,12 @@
 """The tests' PostgreSQL: `NPCFARM_TEST_DATABASE_URL` (a server the tests may create
-databases on) wins; else a private cluster from ops/embedded_postgres.py, without fsync."""
+databases on) wins; else a private cluster from ops/servers/embedded_postgres.py, without fsync."""
 
 from __future__ import annotations
 
 import os
 
-from ops.embedded_postgres import URL_ENV, PostgresServer
-from ops.embedded_postgres import start_server as start_private
+from ops.servers.embedded_postgres import URL_ENV, PostgresServer
+from ops.servers.embedded_postgres import start_server as start_private
 
 TestServer = PostgresServer
 

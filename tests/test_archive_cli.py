@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from npcfarm.errors import TransientError
 from npcfarm.keys import Keys
 from npcfarm.settings import get_settings
-from ops.cli import app
-from ops.cli_archive import archive_app
+from ops.cli.archive import archive_app
+from ops.cli.main import app
 from tests.archive_events import one_of_each, produce, stats
 from tests.conftest import _free_port, wait_for
 

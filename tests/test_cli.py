@@ -14,8 +14,8 @@ from npcfarm.domain import Tier
 from npcfarm.errors import ConfigError, InvalidInput, UnknownNPC
 from npcfarm.keys import Keys
 from npcfarm.settings import Settings
-from ops.cli import app
-from ops.flower import flower_command
+from ops.cli.main import app
+from ops.servers.flower import flower_command
 from tests.conftest import WorkerFactory
 from tests.helpers import FAST_TICKS
 

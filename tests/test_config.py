@@ -13,7 +13,7 @@ from npcfarm.domain import Tier
 from npcfarm.errors import ConfigError
 from npcfarm.keys import Keys
 from npcfarm.settings import Settings, get_settings
-from ops.embedded_redis import EmbeddedRedis
+from ops.servers.embedded_redis import EmbeddedRedis
 from schedules.config import parse_ticks
 from schedules.scheduler import Scheduler, publish_ticks_config
 from tests.helpers import FAST_TICKS, write_fast_ticks

@@ -8,10 +8,10 @@ from rich.console import Console
 from npcfarm.domain import Tier
 from npcfarm.keys import Keys
 from npcfarm.registry import save_npcs
-from ops.demo import DEMO_WORLD_M, demo_npcs
-from ops.ingest import Ingest
-from ops.simulator import Simulator
-from ops.top import frame
+from ops.bridge.demo import DEMO_WORLD_M, demo_npcs
+from ops.bridge.ingest import Ingest
+from ops.bridge.simulator import Simulator
+from ops.cli.top import frame
 from schedules.config import parse_ticks
 from schedules.placement import place_npcs
 from schedules.tier_manager import TierManager

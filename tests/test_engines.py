@@ -11,7 +11,7 @@ import redis
 
 from npcfarm import engines
 from npcfarm.keys import Keys
-from ops.status import gather
+from ops.cli.status import gather
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from npcfarm.settings import Settings
-from ops.flower import flower_command
+from ops.servers.flower import flower_command
 from tests.conftest import _free_port, wait_for
 
 pytestmark = pytest.mark.slow

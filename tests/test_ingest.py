@@ -14,7 +14,7 @@ from npcfarm.domain import Job, Tier
 from npcfarm.keys import Keys
 from npcfarm.redisconn import entries
 from npcfarm.registry import get_npc, save_npcs
-from ops.ingest import GROUP, Ingest
+from ops.bridge.ingest import GROUP, Ingest
 from tests.helpers import make_npc
 
 

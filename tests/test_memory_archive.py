@@ -26,15 +26,15 @@ from npcfarm.registry import save_npcs
 from npcfarm.settings import Settings, get_settings
 from ops.archive.archiver import Archiver
 from ops.archive.db import make_engine
+from ops.archive.restore import restore
 from ops.archive.schema import HISTORY
-from ops.dispatch import batch_publisher
-from ops.restore import restore
 from schedules.placement import place_npcs
 from schedules.scheduler import Scheduler
 from tests.conftest import WorkerFactory, wait_for
 from tests.helpers import fast_ticks, make_npc, write_fast_ticks
 from tests.pg import TestServer
 from workers.app import app
+from workers.dispatch import batch_publisher
 
 DAY = 86_400.0
 OUTAGE_S = float(os.environ.get("NPCFARM_TEST_OUTAGE_S", "60"))

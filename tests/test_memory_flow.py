@@ -15,14 +15,14 @@ from npcfarm.memory.store import MemoryStore
 from npcfarm.redisconn import entries
 from npcfarm.registry import save_npcs
 from npcfarm.settings import Settings
-from ops.dispatch import publish_job, summary_publisher
-from ops.ingest import Ingest
+from ops.bridge.ingest import Ingest
 from schedules.conversations import ConversationCloser
 from tasks.context import WorkerContext
 from tasks.memory import recall_for_prompts
 from tests.conftest import WorkerFactory, wait_for
 from tests.helpers import make_npc
 from workers.app import app
+from workers.dispatch import publish_job, summary_publisher
 
 GAP_S = 1.0
 

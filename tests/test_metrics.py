@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from npcfarm.domain import Tier
 from npcfarm.keys import Keys
-from ops.metrics import FarmCollector
+from ops.servers.metrics import FarmCollector
 
 
 def test_counters_and_gauges_per_tier(client: redis.Redis, keys: Keys) -> None:

@@ -13,7 +13,7 @@ from npcfarm.memory.remember import remember_interaction
 from npcfarm.memory.store import MemoryStore
 from npcfarm.registry import save_npcs
 from npcfarm.settings import Settings
-from ops.top import conversations
+from ops.cli.top import conversations
 from tasks.context import WorkerContext
 from tasks.decide import run_job
 from tests.helpers import make_npc

@@ -15,12 +15,12 @@ from npcfarm.redisconn import entries
 from npcfarm.registry import save_npcs
 from npcfarm.results import latest_decision, read_results
 from npcfarm.settings import Settings
-from ops.dispatch import batch_publisher, publish_job
 from schedules.placement import place_npcs
 from schedules.scheduler import Scheduler
 from tests.conftest import WorkerFactory, wait_for
 from tests.helpers import fast_ticks, make_npc, write_fast_ticks
 from workers.app import app
+from workers.dispatch import batch_publisher, publish_job
 
 pytestmark = pytest.mark.slow
 

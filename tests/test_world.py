@@ -13,8 +13,7 @@ from npcfarm.keys import Keys
 from npcfarm.registry import save_npcs
 from npcfarm.results import latest_decision, read_results
 from npcfarm.settings import Settings
-from ops.dispatch import batch_publisher, publish_job
-from ops.ingest import Ingest
+from ops.bridge.ingest import Ingest
 from schedules.config import parse_ticks
 from schedules.placement import place_npcs
 from schedules.tier_manager import TierManager
@@ -24,6 +23,7 @@ from tasks.coordinate import decide_coordinated
 from tests.conftest import WorkerFactory, wait_for
 from tests.helpers import FAST_TICKS, make_npc
 from workers.app import app
+from workers.dispatch import batch_publisher, publish_job
 
 CONFIG = parse_ticks(FAST_TICKS)
 

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from npcfarm.errors import NpcFarmError
-from ops.cli_archive import archiver
+from ops.cli.archive import archiver
 
 
 def main() -> None:

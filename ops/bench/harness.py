@@ -27,7 +27,7 @@ from npcfarm.domain import NPC
 from npcfarm.keys import Keys
 from npcfarm.registry import save_npcs
 from npcfarm.settings import get_settings
-from ops.embedded_redis import EmbeddedRedis
+from ops.servers.embedded_redis import EmbeddedRedis
 
 console = Console()
 # Rules-path benchmarks measure the farm, not a language model loading in every worker.

@@ -387,7 +387,7 @@ def main() -> None:
                 args.database_url, args.events, "PostgreSQL"
             )
         else:
-            from ops.embedded_postgres import private_postgres  # noqa: PLC0415
+            from ops.servers.embedded_postgres import private_postgres  # noqa: PLC0415
 
             with private_postgres(durable=True) as url:
                 label = "PostgreSQL (durable: fsync on)"

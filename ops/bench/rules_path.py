@@ -90,8 +90,8 @@ def npcs(count: int, *, tier: Tier, world: str, prefix: str, seed_: int = 1) -> 
 
 class Bench:
     def __init__(self, tmp: Path) -> None:
-        from ops.dispatch import batch_publisher  # noqa: PLC0415 - after the env points here
         from workers.app import app  # noqa: PLC0415
+        from workers.dispatch import batch_publisher  # noqa: PLC0415 - after the env points here
 
         self.app = app
         self.publish = batch_publisher(app)
@@ -228,7 +228,7 @@ def main() -> None:
     parser.add_argument("--gold-concurrency", type=int, default=2)
     parser.add_argument("--bulk-nice", type=int, default=10, help="nice of the bulk lane")
     args = parser.parse_args()
-    from ops.worker import spawn_worker, stop_worker, worker_argv  # noqa: PLC0415
+    from workers.launch import spawn_worker, stop_worker, worker_argv  # noqa: PLC0415
 
     with private_redis() as url, tempfile.TemporaryDirectory() as tmp:
         bench = Bench(Path(tmp))

@@ -100,7 +100,7 @@ def tiers(players: int) -> dict[str, Any]:
 
 
 def ingest(events: int) -> dict[str, float]:
-    from ops.ingest import Ingest  # noqa: PLC0415
+    from ops.bridge.ingest import Ingest  # noqa: PLC0415
 
     settings = get_settings()
     client, keys = connect(settings), keys_for(settings)
@@ -137,12 +137,12 @@ def ingest(events: int) -> dict[str, float]:
 
 
 def interactions(count: int, tmp: Path) -> dict[str, Any]:
-    from ops.dispatch import batch_publisher, publish_job  # noqa: PLC0415
-    from ops.ingest import Ingest  # noqa: PLC0415
-    from ops.simulator import Simulator  # noqa: PLC0415
-    from ops.worker import spawn_worker, stop_worker, worker_argv  # noqa: PLC0415
+    from ops.bridge.ingest import Ingest  # noqa: PLC0415
+    from ops.bridge.simulator import Simulator  # noqa: PLC0415
     from schedules.scheduler import Scheduler  # noqa: PLC0415
     from workers.app import app  # noqa: PLC0415
+    from workers.dispatch import batch_publisher, publish_job  # noqa: PLC0415
+    from workers.launch import spawn_worker, stop_worker, worker_argv  # noqa: PLC0415
 
     settings = get_settings()
     client, keys = connect(settings), keys_for(settings)

@@ -114,8 +114,8 @@ def restore_memory(
     from rich.progress import Progress  # noqa: PLC0415
 
     from ops.archive.db import make_engine, npc_ids_with_memories  # noqa: PLC0415
-    from ops.cli_archive import reach  # noqa: PLC0415
-    from ops.restore import restore  # noqa: PLC0415
+    from ops.archive.restore import restore  # noqa: PLC0415
+    from ops.cli.archive import reach  # noqa: PLC0415
 
     settings = get_settings()
     client, keys = connect(settings), keys_for(settings)

@@ -34,13 +34,13 @@ from npcfarm.memory.store import MemoryStore
 from npcfarm.redisconn import connect, keys_for, require
 from npcfarm.registry import npc_count
 from npcfarm.settings import Settings
-from ops.demo import DEMO_WORLD_M, demo_npcs
-from ops.embedded_redis import EmbeddedRedis
-from ops.status import gather, render
-from ops.top import for_output, watch
-from ops.worker import spawn_worker, stop_worker, worker_argv
+from ops.bridge.demo import DEMO_WORLD_M, demo_npcs
+from ops.cli.status import gather, render
+from ops.cli.top import for_output, watch
+from ops.servers.embedded_redis import EmbeddedRedis
 from schedules.config import load_ticks
 from schedules.placement import register_npcs
+from workers.launch import spawn_worker, stop_worker, worker_argv
 
 if TYPE_CHECKING:
     from ops.archive.archiver import Archiver
@@ -117,7 +117,8 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-DEMO_TICKS = Path(__file__).with_name("demo_ticks.toml")  # sized for a CPU-only model
+# sized for a CPU-only model
+DEMO_TICKS = Path(__file__).parent.parent / "bridge" / "demo_ticks.toml"
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -223,11 +224,11 @@ def start_archiver(
 
 
 def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency: int) -> None:
-    from ops.dispatch import batch_publisher, publish_job, summary_publisher  # noqa: PLC0415 - the Celery app
-    from ops.ingest import Ingest  # noqa: PLC0415
-    from ops.simulator import Simulator  # noqa: PLC0415
+    from ops.bridge.ingest import Ingest  # noqa: PLC0415
+    from ops.bridge.simulator import Simulator  # noqa: PLC0415
     from schedules.scheduler import Scheduler  # noqa: PLC0415
     from workers.app import app  # noqa: PLC0415
+    from workers.dispatch import batch_publisher, publish_job, summary_publisher  # noqa: PLC0415 - the Celery app
 
     console = for_output(Console())
     settings = demo_settings(settings)

@@ -28,10 +28,11 @@ from npcfarm.redisconn import connect, keys_for, require
 from npcfarm.registry import get_npc
 from npcfarm.results import latest_decision
 from npcfarm.settings import get_settings
-from ops.cli_admin import npc_app, ticks_app, world_app
-from ops.cli_archive import archive_app, archiver
-from ops.cli_memory import memory_app
-from ops.cli_models import evaluate, models_app
+from ops.cli.admin import npc_app, ticks_app, world_app
+from ops.cli.archive import archive_app, archiver
+from ops.cli.docs import docs
+from ops.cli.memory import memory_app
+from ops.cli.models import evaluate, models_app
 
 app = typer.Typer(
     help="npcfarm: a worker farm that makes decisions for game NPCs.",
@@ -44,6 +45,7 @@ app.add_typer(ticks_app, name="ticks")
 app.add_typer(models_app, name="models")
 app.add_typer(memory_app, name="memory")
 app.add_typer(archive_app, name="archive")
+app.command(name="docs")(docs)
 app.command("archiver")(archiver)
 app.command(name="eval")(evaluate)
 console = Console()
@@ -63,7 +65,7 @@ def up(
     concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
 ) -> None:
     """Run everything on one machine: embedded Redis, scheduler, worker, demo world."""
-    from ops.up import run_up  # noqa: PLC0415
+    from ops.cli.up import run_up  # noqa: PLC0415
 
     logging.basicConfig(level=logging.WARNING)
     run_up(get_settings(), npcs=npcs, duration=duration or None, concurrency=concurrency)
@@ -84,8 +86,8 @@ def worker(
 ) -> None:
     """Run a Celery worker on the farm's queues (Gold before Silver before Bronze)."""
 
-    from ops.worker import worker_argv  # noqa: PLC0415
     from workers.app import app as celery_app  # noqa: PLC0415
+    from workers.launch import worker_argv  # noqa: PLC0415
 
     argv = worker_argv(
         queues=queues,
@@ -104,9 +106,9 @@ def worker(
 @app.command()
 def scheduler() -> None:
     """Run a scheduler (the leader sweeps; any other is a hot standby)."""
-    from ops.dispatch import batch_publisher, summary_publisher  # noqa: PLC0415
     from schedules.scheduler import Scheduler  # noqa: PLC0415
     from workers.app import app as celery_app  # noqa: PLC0415
+    from workers.dispatch import batch_publisher, summary_publisher  # noqa: PLC0415
 
     _setup_logging()
     settings = get_settings()
@@ -132,7 +134,7 @@ def redis(
     port: Annotated[int, typer.Option(help="Port (default: embedded_redis_port).")] = 0,
 ) -> None:
     """Run the embedded redis-server in the foreground (for separate worker processes)."""
-    from ops.embedded_redis import EmbeddedRedis  # noqa: PLC0415
+    from ops.servers.embedded_redis import EmbeddedRedis  # noqa: PLC0415
 
     settings = get_settings()
     server = EmbeddedRedis(
@@ -151,7 +153,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Queue depth, due and shed counts, live workers, decisions/s and latency per tier."""
-    from ops.status import gather, render  # noqa: PLC0415
+    from ops.cli.status import gather, render  # noqa: PLC0415
     from workers.app import app as celery_app  # noqa: PLC0415
 
     settings = get_settings()
@@ -172,8 +174,8 @@ def enqueue(
     wait: Annotated[float, typer.Option(help="Seconds to wait for the decision.")] = 0,
 ) -> None:
     """Enqueue a one-off decision for one NPC (acknowledged late, published once)."""
-    from ops.dispatch import publish_job  # noqa: PLC0415
     from workers.app import app as celery_app  # noqa: PLC0415
+    from workers.dispatch import publish_job  # noqa: PLC0415
 
     settings = get_settings()
     client, keys = connect(settings), keys_for(settings)
@@ -205,7 +207,7 @@ def enqueue(
 @app.command()
 def flower() -> None:
     """Run Flower on the farm's broker (basic auth from NPCFARM_FLOWER_USER/PASSWORD)."""
-    from ops.flower import exec_flower  # noqa: PLC0415
+    from ops.servers.flower import exec_flower  # noqa: PLC0415
 
     exec_flower(get_settings())
 
@@ -218,7 +220,7 @@ def metrics(
     """Serve the farm's counters to Prometheus (read from Redis at each scrape)."""
     from prometheus_client import REGISTRY, start_http_server  # noqa: PLC0415
 
-    from ops.metrics import FarmCollector  # noqa: PLC0415
+    from ops.servers.metrics import FarmCollector  # noqa: PLC0415
 
     settings = get_settings()
     client = connect(settings)
@@ -240,9 +242,9 @@ def ingest(
 ) -> None:
     """Apply bridge events from the inbox (run several: they share a consumer group)."""
     from npcfarm.memory.store import MemoryStore  # noqa: PLC0415
-    from ops.dispatch import publish_job  # noqa: PLC0415
-    from ops.ingest import Ingest  # noqa: PLC0415
+    from ops.bridge.ingest import Ingest  # noqa: PLC0415
     from workers.app import app as celery_app  # noqa: PLC0415
+    from workers.dispatch import publish_job  # noqa: PLC0415
 
     _setup_logging()
     settings = get_settings()
@@ -268,7 +270,7 @@ def top(
     world: Annotated[str, typer.Option(help="World whose latest decisions are shown.")] = "demo-0",
 ) -> None:
     """A live view of the farm: tiers, rates, latency, queues, shedding, dead letters."""
-    from ops.top import watch  # noqa: PLC0415
+    from ops.cli.top import watch  # noqa: PLC0415
     from workers.app import app as celery_app  # noqa: PLC0415
 
     settings = get_settings()

@@ -27,6 +27,7 @@ from npcfarm.events import (
     EVENTS,
     MAX_EVENT_BYTES,
     BridgeEvent,
+    DeadLetter,
     InteractionEvent,
     NpcStateEvent,
     PlayerLeftEvent,
@@ -42,6 +43,7 @@ from npcfarm.registry import load_npcs, save_npcs
 log = logging.getLogger(__name__)
 
 GROUP = "ingest"  # consumer group name on the inbox stream
+READ_COUNT = 500  # inbox entries taken per round
 DEAD_MAXLEN = 100_000  # dead letters kept (approximate)
 CLAIM_IDLE_MS = 30_000  # entries pending this long in a dead consumer are taken over
 APPLIED_TTL_S = 86_400  # how long an interaction's event id is remembered
@@ -84,7 +86,7 @@ class Ingest:
         publish_job: PublishJob,
         consumer: str,
         bond_threshold: float = 0.5,
-        count: int = 500,
+        count: int = READ_COUNT,
         claim_idle_ms: int = CLAIM_IDLE_MS,
         memory: MemoryStore | None = None,
     ) -> None:
@@ -137,7 +139,7 @@ class Ingest:
         for entry_id, reason, raw in dead:
             pipe.xadd(
                 self._keys.dead_letters,
-                {"reason": reason[:300], "raw": raw[:MAX_EVENT_BYTES], "inbox_id": entry_id},
+                DeadLetter.of(entry_id, reason, raw).model_dump(),  # type: ignore[arg-type]  # invariant dict
                 maxlen=DEAD_MAXLEN,
                 approximate=True,
             )

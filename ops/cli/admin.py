@@ -35,7 +35,7 @@ def npc_import(
     skip_invalid: Annotated[bool, typer.Option(help="Import the valid records anyway.")] = False,
 ) -> None:
     """Import NPCs (all records are validated first; nothing is saved if any is bad)."""
-    from ops.importer import read_npc_file  # noqa: PLC0415
+    from ops.cli.importer import read_npc_file  # noqa: PLC0415
 
     npcs, errors = read_npc_file(file)
     for error in errors[:50]:
@@ -102,7 +102,7 @@ def world_demo(
     worlds: Annotated[int, typer.Option(help="Spread over this many worlds.")] = 1,
 ) -> None:
     """Generate a varied demo world and put it on the tick schedule."""
-    from ops.demo import demo_npcs  # noqa: PLC0415
+    from ops.bridge.demo import demo_npcs  # noqa: PLC0415
 
     settings = get_settings()
     client, keys = connect(settings), keys_for(settings)
@@ -127,7 +127,7 @@ def world_demo(
 def npc_sync() -> None:
     """Load the NPC registry from the archive (its source of truth) into Redis."""
     from ops.archive.db import load_registry, make_engine  # noqa: PLC0415
-    from ops.cli_archive import reach  # noqa: PLC0415
+    from ops.cli.archive import reach  # noqa: PLC0415
 
     settings = get_settings()
     client, keys = connect(settings), keys_for(settings)

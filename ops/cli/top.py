@@ -24,7 +24,7 @@ from npcfarm.memory.prefetch import MemoryCache, MemoryView
 from npcfarm.memory.render import known_line
 from npcfarm.redisconn import entries
 from npcfarm.registry import load_npcs
-from ops.status import gather, render
+from ops.cli.status import gather, render
 
 RECENT = 8  # decisions shown under the table
 RECENT_ANSWERS = 4  # answers to players, and memories formed, shown
