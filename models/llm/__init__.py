@@ -5,7 +5,9 @@
     engine = Engine(model_path=path, n_ctx=8192, n_seq_max=16, n_gpu_layers=-1,
                     adapters={"vampire": [(lora_path, 0.8)]})
     engine.warm_up(prefixes={name: system_prompt(archetype), ...})  # optional prefixes
-    results = engine.decide(requests)     # list[DecisionResult], in request order
+    ticket = engine.submit(request)       # from any thread; joins the running batch
+    result = ticket.future.result()       # DecisionResult (asyncio: wrap_future)
+    results = engine.decide(requests)     # submit all, wait for all, in request order
     engine.close()
 
 `DecisionRequest(request_id, archetype, system_prompt, prompt, allowed_actions,
@@ -15,7 +17,7 @@ prompt should depend on the archetype only, as it is the shared KV prefix.
 `DecisionResult(request_id, action, target, speech, emotion, error, prompt_tokens,
 prefix_tokens_reused, generated_tokens, seconds)`: a validated decision (`error` None)
 or an error whose text starts with one of the ERROR_* kinds; a failing request never
-affects the others. `seconds` counts from the start of the `decide` call.
+affects the others. `seconds` counts from the request's submission.
 
 `Engine(*, model_path, n_ctx, n_seq_max, n_gpu_layers=0, n_threads=None, adapters={},
 seed=0, chat_template=None, sampling=SamplingParams(), constrained=True,
@@ -25,7 +27,8 @@ max_prefixes=8, n_batch=512, flash_attn=None)`:
   `adapters` maps an archetype to its LoRA stack of (path, scale);
 - `n_ctx` KV cells are shared by `n_seq_max` parallel sequences plus `max_prefixes`
   cached archetype prefixes (unified KV);
-- `decide(requests)` batches continuously and serialises concurrent callers;
+- one loop thread owns the context and batches continuously across every caller:
+  `submit(request)` returns a ticket at once, `decide(requests)` waits for its own;
   `cancel(request_id)` may be called from any thread; `warm_up()` once per process;
   `reset_prefixes()` forgets cached prefixes (after editing system prompts);
 - `offload` -> {gpu_supported, n_gpu_layers, n_layers, offloaded_layers};

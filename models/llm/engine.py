@@ -1,20 +1,24 @@
 """The Engine: one model, one context and one scheduler per worker process.
 
-This module is lifecycle only: load the model and every LoRA adapter once (errors
-become ModelMissing / ModelLoadFailed before a worker takes work), warm up, report
-offload, close. The batching loop is in models/llm/scheduler.py. See
-models/llm/__init__.py for the public API.
+Load the model and every LoRA adapter once (errors become ModelMissing /
+ModelLoadFailed before a worker takes work), then serve: one thread owns the context
+and runs the scheduler without pause while there is work, and any thread submits a
+request and waits on its future. Requests join between decode steps, so concurrent
+callers (Celery slots, players, tiers, archetypes) share one continuous batch instead
+of taking turns. The batching itself is in models/llm/scheduler.py; the public API is
+in models/llm/__init__.py.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from models.llm.framing import Framer
 from models.llm.native import Context, Model, max_sequences
@@ -23,7 +27,8 @@ from models.llm.prefix import AdapterKey
 from models.llm.sampler import SamplingParams
 from models.llm.scheduler import Scheduler
 from models.llm.stats import EngineStats
-from models.llm.types import DecisionRequest, DecisionResult
+from models.llm.ticket import Ticket
+from models.llm.types import ERROR_CANCELLED, ERROR_DECODE_FAILURE, DecisionRequest, DecisionResult
 from npcfarm.domain import Action
 from npcfarm.errors import ConfigError, EngineError
 
@@ -31,10 +36,13 @@ DEFAULT_MAX_PREFIXES = 8  # sequence ids reserved for cached shared prefixes
 DEFAULT_SAMPLING = SamplingParams()  # temperature 0.7, top-k 40, min-p 0.05
 WARM_UP_ID = "__warm_up__"  # request id (and archetype) of warm-up requests
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 
 class Engine:
-    """Batched, grammar-constrained NPC decisions from one GGUF model (not thread-safe
-    for concurrent `decide` calls: they are serialised by a lock; `cancel` is safe)."""
+    """Batched, grammar-constrained NPC decisions from one GGUF model, served by one
+    loop thread; `submit`, `decide` and `cancel` are safe from any thread."""
 
     def __init__(
         self,
@@ -94,8 +102,74 @@ class Engine:
             seed=seed,
             stats=lambda: self.stats,
         )
-        self._lock = threading.Lock()
+        self._wake = threading.Condition()
+        self._inbox: list[Ticket | tuple[Callable[[], Any], Future[Any]]] = []
         self._closed = False
+        self._loop = threading.Thread(target=self._serve, name="engine-loop", daemon=True)
+        self._loop.start()
+
+    def submit(self, request: DecisionRequest) -> Ticket:
+        """Queue one request for the running batch; `ticket.future` gives its result."""
+        ticket = Ticket(request)
+        with self._wake:
+            if self._closed:
+                raise EngineError("the engine is closed")
+            self._inbox.append(ticket)
+            self._wake.notify()
+        return ticket
+
+    def decide(self, requests: Sequence[DecisionRequest]) -> list[DecisionResult]:
+        """Submit `requests` and wait for all of them; results in request order. Other
+        callers' requests share the same batches meanwhile."""
+        tickets = [self.submit(request) for request in requests]
+        return [ticket.future.result() for ticket in tickets]
+
+    def _on_loop(self, call: Callable[[], T]) -> T:
+        """Run `call` on the loop thread between two steps (it owns the context)."""
+        done: Future[T] = Future()
+        with self._wake:
+            if self._closed:
+                raise EngineError("the engine is closed")
+            self._inbox.append((call, done))
+            self._wake.notify()
+        return done.result()
+
+    def _take(self) -> list[Ticket | tuple[Callable[[], Any], Future[Any]]] | None:
+        with self._wake:
+            while not (self._closed or self._inbox or self._scheduler.busy):
+                self._wake.wait()
+            if self._closed:
+                return None
+            incoming, self._inbox = self._inbox, []
+            return incoming
+
+    def _serve(self) -> None:
+        while (incoming := self._take()) is not None:
+            for item in incoming:
+                if isinstance(item, Ticket):
+                    self._scheduler.add(item)
+                    continue
+                call, done = item
+                try:
+                    done.set_result(call())
+                except BaseException as exc:  # handed to the waiting caller
+                    done.set_exception(exc)
+            if not self._scheduler.busy:
+                continue
+            try:
+                self._scheduler.step()
+            except Exception as exc:  # a bug must not strand every waiting caller
+                log.exception("engine step failed; ending the requests in flight")
+                self._scheduler.abort(f"{ERROR_DECODE_FAILURE}: {type(exc).__name__}: {exc}")
+        self._scheduler.abort(f"{ERROR_CANCELLED}: the engine closed")
+        with self._wake:
+            left, self._inbox = self._inbox, []
+        for item in left:
+            if isinstance(item, Ticket):
+                self._scheduler.add(item)
+            else:
+                item[1].set_exception(EngineError("the engine is closed"))
+        self._scheduler.abort(f"{ERROR_CANCELLED}: the engine closed")
 
     def warm_up(self, prefixes: Mapping[str, str] | None = None) -> None:
         """Run one short decision per adapter group (pages weights in, builds compute
@@ -116,21 +190,28 @@ class Engine:
                 for i, name in enumerate(groups.values())
             ]
         )
-        with self._lock:
+
+        def fill() -> None:
             self._scheduler.clear_prefixes()
             for archetype, system in (prefixes or {}).items():
-                probe = _probe(archetype, system)
-                self._scheduler.prefix_for(self._scheduler.pending(0, probe, time.perf_counter()))
+                self._scheduler.prefix_for(
+                    self._scheduler.pending(Ticket(_probe(archetype, system)))
+                )
             self.stats = EngineStats()
 
+        self._on_loop(fill)
+
     def close(self) -> None:
-        with self._lock:
+        """Stop the loop (requests still in it end as cancelled), then free everything."""
+        with self._wake:
             if self._closed:
                 return
             self._closed = True
-            self._scheduler.close()
-            self._ctx.close()
-            self._model.close()
+            self._wake.notify()
+        self._loop.join()
+        self._scheduler.close()
+        self._ctx.close()
+        self._model.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -152,20 +233,14 @@ class Engine:
         }
 
     def cancel(self, request_id: str) -> None:
-        """Make a request of the running (or next) `decide` call end as cancelled."""
+        """Make a queued or live request (or the next one with this id) end as cancelled."""
         self._scheduler.cancelled.add(request_id)
-
-    def decide(self, requests: Sequence[DecisionRequest]) -> list[DecisionResult]:
-        """Decide all `requests` with continuous batching; results in request order."""
-        with self._lock:
-            if self._closed:
-                raise EngineError("the engine is closed")
-            return self._scheduler.run(requests)
+        with self._wake:
+            self._wake.notify()
 
     def reset_prefixes(self) -> None:
         """Forget cached shared prefixes (the next request of each archetype re-decodes)."""
-        with self._lock:
-            self._scheduler.clear_prefixes()
+        self._on_loop(self._scheduler.clear_prefixes)
 
 
 def _probe(archetype: str, system: str) -> DecisionRequest:

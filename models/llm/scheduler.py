@@ -1,9 +1,12 @@
 """The continuous-batching loop: admission, shared prefixes, adapter groups, decoding.
 
-Each turn of `Scheduler.run` expires late or cancelled requests, admits queued ones
-into free sequence slots (copying their archetype's shared prefix, decoding it first
-if it is new), then decodes one batch: the next token of every generating sequence of
-one adapter group plus prompt chunks of newly admitted ones, and samples from it.
+The engine's loop thread calls `Scheduler.step` without pause while there is work;
+requests join (`add`) between steps, from any caller, and leave when done. Each step
+expires late or cancelled requests, admits queued ones into free sequence slots
+(copying their archetype's shared prefix, decoding it first if it is new), then decodes
+one batch: the next token of every generating sequence of one adapter group plus
+prompt chunks of newly admitted ones, and samples from it. Only the loop thread touches
+the context.
 
 LoRA sets apply to a whole context, so a batch never mixes adapter groups. Admission
 prefers requests of the group being decoded, so batches stay full; when several groups
@@ -18,7 +21,8 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,7 +33,8 @@ from models.llm.native import TOKEN_DATA, Batch, Context
 from models.llm.prefix import AdapterKey, Prefix, PrefixCache, PrefixKey
 from models.llm.sampler import GrammarBook, SamplingParams, SequenceSampler
 from models.llm.sequence import Live, Pending, error_result
-from models.llm.stats import EngineStats, Run
+from models.llm.stats import EngineStats
+from models.llm.ticket import Ticket
 from models.llm.types import (
     ERROR_CANCELLED,
     ERROR_CONTEXT_OVERFLOW,
@@ -46,7 +51,7 @@ _PRIMER = RESPONSE_PRIMER.encode()
 
 
 class Scheduler:
-    """Owns the sequence slots of one context; `run` decides a list of requests."""
+    """Owns the sequence slots of one context and the requests queued or live in it."""
 
     def __init__(
         self,
@@ -75,40 +80,54 @@ class Scheduler:
         self._reserved = 0  # KV cells promised to live sequences
         self._group: AdapterKey = ()
         self._group_steps = 0
-        self.cancelled: set[str] = set()
+        self.cancelled: set[str] = set()  # written by any thread, read by the loop
+        self.queue: deque[Pending] = deque()
+        self.live: dict[int, Live] = {}
 
-    def run(self, requests: Sequence[DecisionRequest]) -> list[DecisionResult]:
-        run = Run(time.perf_counter(), [None] * len(requests))
-        for index, request in enumerate(requests):
-            problem = _invalid(request)
-            if problem:
-                error = f"{ERROR_INVALID_REQUEST}: {problem}"
-                run.results[index] = error_result(request, error, 0.0)
-            else:
-                run.queue.append(self.pending(index, request, run.start))
-        try:
-            while run.queue or run.live:
-                self._expire(run)
-                self._admit(run)
-                if run.live:
-                    self._step(self._next_group(run), run)
-        finally:
-            for live in list(run.live.values()):
-                self._release(live, run)
-            self.cancelled.difference_update(r.request_id for r in requests)
-        return run.finished()
+    @property
+    def busy(self) -> bool:
+        return bool(self.queue or self.live)
 
-    def pending(self, index: int, request: DecisionRequest, start: float) -> Pending:
+    def add(self, ticket: Ticket) -> None:
+        """Queue a submitted request (a malformed one is answered at once)."""
+        problem = _invalid(ticket.request)
+        if problem:
+            error = f"{ERROR_INVALID_REQUEST}: {problem}"
+            self._finish(ticket, error_result(ticket.request, error, ticket.elapsed()))
+            return
+        self.queue.append(self.pending(ticket))
+
+    def step(self) -> None:
+        """One turn of the loop: expire, admit, decode one batch of one adapter group."""
+        self._expire()
+        self._admit()
+        if self.live:
+            self._step(self._next_group())
+
+    def abort(self, error: str) -> None:
+        """End everything queued or live with `error` (the engine closes or broke)."""
+        while self.queue:
+            job = self.queue.popleft()
+            self._finish(job.ticket, error_result(job.request, error, job.ticket.elapsed()))
+        for live in list(self.live.values()):
+            self._end(live, error)
+
+    def pending(self, ticket: Ticket) -> Pending:
+        request = ticket.request
         seed = (self._seed * 1_000_003 + zlib.crc32(request.request_id.encode())) & 0xFFFFFFFF
         return Pending(
-            index=index,
+            ticket=ticket,
             request=request,
             group=self._groups.get(request.archetype, ()),
             prefix_tokens=self._framer.prefix(request.system_prompt),
             suffix=self._framer.suffix(request.prompt),
-            deadline=start + request.time_limit_s,
+            deadline=ticket.submitted + request.time_limit_s,
             seed=seed,
         )
+
+    def _finish(self, ticket: Ticket, result: DecisionResult) -> None:
+        self.cancelled.discard(ticket.request_id)
+        ticket.finish(result)
 
     def clear_prefixes(self) -> None:
         self._prefixes.clear()
@@ -117,41 +136,39 @@ class Scheduler:
         self._grammars.close()
         self._batch.close()
 
-    def _expire(self, run: Run) -> None:
+    def _expire(self) -> None:
         now = time.perf_counter()
-        for job in list(run.queue):
+        for job in list(self.queue):
             reason = ERROR_CANCELLED if job.request.request_id in self.cancelled else None
             reason = reason or (ERROR_TIMEOUT if now > job.deadline else None)
             if reason:
-                run.queue.remove(job)
-                run.results[job.index] = error_result(job.request, reason, now - run.start)
-        for live in list(run.live.values()):
+                self.queue.remove(job)
+                self._finish(job.ticket, error_result(job.request, reason, job.ticket.elapsed()))
+        for live in list(self.live.values()):
             if live.request.request_id in self.cancelled:
-                self._end(live, run, ERROR_CANCELLED)
+                self._end(live, ERROR_CANCELLED)
             elif now > live.job.deadline:
-                self._end(live, run, ERROR_TIMEOUT, f"{live.request.time_limit_s:g} s")
+                self._end(live, ERROR_TIMEOUT, f"{live.request.time_limit_s:g} s")
 
-    def _admit(self, run: Run) -> None:
-        while run.queue and self._free_slots:
-            job = next((j for j in run.queue if j.group == self._group), run.queue[0])
+    def _admit(self) -> None:
+        while self.queue and self._free_slots:
+            job = next((j for j in self.queue if j.group == self._group), self.queue[0])
             key: PrefixKey = (job.request.archetype, job.group, job.request.system_prompt)
             total = job.cells + len(job.prefix_tokens)
-            if total > self._ctx.n_ctx or not (run.live or self._fits(job, key)):
-                run.queue.remove(job)
+            if total > self._ctx.n_ctx or not (self.live or self._fits(job, key)):
+                self.queue.remove(job)
                 detail = f"{total} tokens (prompt + max_tokens) > n_ctx {self._ctx.n_ctx}"
-                run.results[job.index] = error_result(
-                    job.request, f"{ERROR_CONTEXT_OVERFLOW}: {detail}", 0.0, total
-                )
+                error = f"{ERROR_CONTEXT_OVERFLOW}: {detail}"
+                self._finish(job.ticket, error_result(job.request, error, 0.0, total))
                 continue
             if not self._fits(job, key):
                 return  # wait for live sequences to end and give their cells back
-            run.queue.remove(job)
+            self.queue.remove(job)
             try:
-                self._start(job, run)
+                self._start(job)
             except DecodeFailure as exc:
-                seconds = time.perf_counter() - run.start
                 error = f"{ERROR_DECODE_FAILURE}: {exc}"
-                run.results[job.index] = error_result(job.request, error, seconds)
+                self._finish(job.ticket, error_result(job.request, error, job.ticket.elapsed()))
 
     def _fits(self, job: Pending, key: PrefixKey) -> bool:
         """Whether `job` fits the KV cells left, after evicting idle prefixes if need be."""
@@ -186,7 +203,7 @@ class Scheduler:
         self._stats().prompt_tokens_evaluated += len(prefix.tokens)
         return prefix, 0
 
-    def _start(self, job: Pending, run: Run) -> None:
+    def _start(self, job: Pending) -> None:
         prefix, reused = self.prefix_for(job)
         seq_id = self._free_slots.pop()
         if prefix is not None:
@@ -209,10 +226,10 @@ class Scheduler:
         self._reserved += reserved
         live = Live(job, seq_id, prefix, reused, sampler, pos, pending, reserved)
         live.prime(_PRIMER)
-        run.live[seq_id] = live
+        self.live[seq_id] = live
 
-    def _next_group(self, run: Run) -> AdapterKey:
-        groups = sorted({live.job.group for live in run.live.values()})
+    def _next_group(self) -> AdapterKey:
+        groups = sorted({live.job.group for live in self.live.values()})
         if self._group in groups and (len(groups) == 1 or self._group_steps < GROUP_QUANTUM):
             self._group_steps += 1
             return self._group
@@ -241,26 +258,26 @@ class Scheduler:
                 self._stats().prompt_tokens_evaluated += len(chunk)
         return outputs
 
-    def _step(self, group: AdapterKey, run: Run) -> None:
-        members = [live for live in run.live.values() if live.job.group == group]
+    def _step(self, group: AdapterKey) -> None:
+        members = [live for live in self.live.values() if live.job.group == group]
         outputs = self._fill(members)
         try:
             self._use_adapters(group)
             self._decode()
         except DecodeFailure as exc:
             for live in members:
-                self._end(live, run, ERROR_DECODE_FAILURE, str(exc))
+                self._end(live, ERROR_DECODE_FAILURE, str(exc))
             return
         model = self._ctx.model
         for live, index in outputs:
             try:
                 token = live.sampler.choose(index)
             except DecodeFailure as exc:
-                self._end(live, run, ERROR_DECODE_FAILURE, str(exc))
+                self._end(live, ERROR_DECODE_FAILURE, str(exc))
                 continue
             reason = live.accept(token, model.piece(token), model.is_eog(token))
             if reason is not None:
-                self._end(live, run, reason)
+                self._end(live, reason)
 
     def _decode(self) -> None:
         started = time.perf_counter()
@@ -274,12 +291,13 @@ class Scheduler:
         if self._ctx.set_adapters([(self._adapters[path], scale) for path, scale in group]):
             self._stats().adapter_switch_seconds.append(time.perf_counter() - started)
 
-    def _end(self, live: Live, run: Run, reason: str, detail: str = "") -> None:
-        run.results[live.job.index] = live.result(reason, time.perf_counter() - run.start, detail)
-        self._release(live, run)
+    def _end(self, live: Live, reason: str, detail: str = "") -> None:
+        result = live.result(reason, live.job.ticket.elapsed(), detail)
+        self._release(live)
+        self._finish(live.job.ticket, result)
 
-    def _release(self, live: Live, run: Run) -> None:
-        run.live.pop(live.seq_id, None)
+    def _release(self, live: Live) -> None:
+        self.live.pop(live.seq_id, None)
         self._ctx.seq_remove(live.seq_id)
         live.sampler.close()
         self._free_slots.append(live.seq_id)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from models.grammar import DecisionFormatError, ObjectScanner, parse_decision, salvage
 from models.llm.prefix import AdapterKey, Prefix
 from models.llm.sampler import SequenceSampler
+from models.llm.ticket import Ticket
 from models.llm.types import (
     ERROR_BUDGET,
     ERROR_INVALID_OUTPUT,
@@ -28,7 +29,7 @@ _SALVAGEABLE = (ERROR_BUDGET, ERROR_TIMEOUT)  # cut short: keep a decision cut i
 class Pending:
     """A tokenized request waiting for a free sequence slot."""
 
-    index: int  # position in the caller's request list
+    ticket: Ticket  # the caller's handle, finished with the result
     request: DecisionRequest
     group: AdapterKey
     prefix_tokens: tuple[int, ...]

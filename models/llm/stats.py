@@ -1,4 +1,4 @@
-"""Counters an engine keeps, and the bookkeeping of one `decide` call.
+"""Counters an engine keeps, for the benchmark and `status`.
 
 The counters are what the benchmark and `npcfarm status` report: how many tokens each
 decode carried, how much prompt was evaluated against reused, how often the grammar had
@@ -7,13 +7,10 @@ to scan the whole vocabulary, and what each LoRA switch cost.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from models.llm.sampler import SamplerStats
-from models.llm.sequence import Live, Pending
-from models.llm.types import DecisionResult
 
 
 @dataclass(slots=True)
@@ -34,19 +31,3 @@ class EngineStats:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(slots=True)
-class Run:
-    """One `decide` call: its clock, queue, live sequences and results so far."""
-
-    start: float
-    results: list[DecisionResult | None] = field(default_factory=list)
-    queue: deque[Pending] = field(default_factory=deque)
-    live: dict[int, Live] = field(default_factory=dict)
-
-    def finished(self) -> list[DecisionResult]:
-        missing = [i for i, r in enumerate(self.results) if r is None]
-        if missing:
-            raise RuntimeError(f"requests {missing} ended without a result")
-        return [r for r in self.results if r is not None]

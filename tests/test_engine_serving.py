@@ -1,0 +1,72 @@
+"""The engine as a served loop: concurrent callers share one continuous batch.
+
+Each Celery slot (here: plain threads) submits its own requests; the loop thread joins
+them between decode steps. Greedy sampling makes every output comparable with the same
+request decided alone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from models.llm import ERROR_CANCELLED, DecisionResult, Engine
+from models.testmodels import TinyKit
+from npcfarm.errors import EngineError
+from tests.test_engine import decision_of, engine, kit, request
+
+__all__ = ["kit"]  # the module fixture, shared with tests/test_engine.py
+
+
+def test_requests_from_many_threads_share_decode_steps(kit: TinyKit) -> None:
+    requests = [request(i, max_tokens=200) for i in range(8)]
+    with engine(kit, n_seq_max=1) as single:
+        alone = [single.decide([r])[0] for r in requests]
+        sequential_steps = single.stats.decode_calls
+    with engine(kit, n_seq_max=8) as served:
+        start = threading.Barrier(len(requests))
+
+        def one_caller(index: int) -> DecisionResult:
+            start.wait()  # every caller submits at about the same moment
+            return served.submit(requests[index]).future.result(timeout=60)
+
+        with ThreadPoolExecutor(len(requests)) as pool:
+            together = list(pool.map(one_caller, range(len(requests))))
+        shared_steps = served.stats.decode_calls
+    assert [decision_of(r) for r in together] == [decision_of(r) for r in alone]
+    assert all(r.error is None for r in together)
+    assert shared_steps < sequential_steps / 2, (shared_steps, sequential_steps)
+
+
+def test_a_request_joins_a_batch_already_running(kit: TinyKit) -> None:
+    with engine(kit, n_seq_max=4) as served:
+        first = served.submit(request(1, max_tokens=400))
+        while served.stats.decode_calls < 3:  # the first request is decoding
+            time.sleep(0.001)
+        second = served.submit(request(2, max_tokens=20))
+        late = second.future.result(timeout=60)
+        assert not first.future.done() or first.future.result().generated_tokens > 20
+        assert late.request_id == "r2"
+        assert first.future.result(timeout=60).request_id == "r1"
+
+
+def test_cancel_from_another_thread_ends_only_that_request(kit: TinyKit) -> None:
+    with engine(kit, n_seq_max=4) as served:
+        keep = served.submit(request(1))
+        drop = served.submit(request(2, max_tokens=500))
+        served.cancel("r2")
+        assert drop.future.result(timeout=60).error == ERROR_CANCELLED
+        assert keep.future.result(timeout=60).error is None
+
+
+def test_close_ends_what_is_in_flight_and_refuses_more(kit: TinyKit) -> None:
+    served: Engine = engine(kit, n_seq_max=2)
+    tickets = [served.submit(request(i, max_tokens=500)) for i in range(4)]
+    served.close()
+    outcomes = [t.future.result(timeout=10) for t in tickets]
+    assert all(r.error is None or r.error.startswith(ERROR_CANCELLED) for r in outcomes)
+    with pytest.raises(EngineError):
+        served.submit(request(9))
