@@ -215,11 +215,12 @@ class Settings(BaseSettings):
         json_schema_extra={"used_by": "workers"},
     )
     engine_load_wait_s: float = Field(
-        30.0,
+        0.0,
         ge=0,
         description=(
-            "how long a fresh worker's first model task waits for the engine to load "
-            "(`engine_loading` after)"
+            "how long a model task may wait for an engine still loading before the rules "
+            "brain decides it (`engine_loading`); 0: never wait, so no slot stalls while a "
+            "model loads (tests and benchmarks wait for a loaded engine this way)"
         ),
         json_schema_extra={"used_by": "workers"},
     )
@@ -256,8 +257,9 @@ class Settings(BaseSettings):
         60,
         ge=0,
         description=(
-            "an identical prompt within this many seconds is answered from Redis (`source` = "
-            "`cache`); 0 = off"
+            "a model answer is reused for the same situation (volatile numbers bucketed: "
+            "tasks/response_cache.py) within this many seconds, before the model is asked "
+            "and while it is unavailable (`source` = `cache`); 0 = off"
         ),
         json_schema_extra={"used_by": "workers"},
     )

@@ -20,6 +20,16 @@ RATE_WINDOW_S = 10  # decisions/s is averaged over this many whole seconds
 REASON = "reason_"  # counter prefix: decisions per `reason` (reason_llm_backlog, ...)
 
 
+CACHE_HITS = "cache_hits"  # per-tier counter: model answers taken from the response cache
+CACHE_MISSES = "cache_misses"  # per-tier counter: cache lookups that went on to the model
+
+
+def cache_hit_rate(counters: dict[str, int]) -> float | None:
+    """Share of response-cache lookups answered, None before any lookup."""
+    total = counters.get(CACHE_HITS, 0) + counters.get(CACHE_MISSES, 0)
+    return counters.get(CACHE_HITS, 0) / total if total else None
+
+
 def reason_counts(counters: dict[str, int]) -> dict[str, int]:
     """Decisions by `reason` (model fallbacks, claim re-decisions) from a tier's counters."""
     return {k.removeprefix(REASON): v for k, v in counters.items() if k.startswith(REASON) and v}

@@ -89,6 +89,8 @@ def decide_coordinated(
     for i, answer in enumerate(preset):
         if answer.choice is not None:
             choices[i], sources[i] = answer.choice, answer.source
+            if answer.reason:  # a model answer with a caveat (adapter_unavailable)
+                reasons[i] = answer.reason
         elif answer.reason:
             reasons[i] = answer.reason  # decided by rules; the reason says why
     claims = Claims(ctx.client, ctx.keys, lease_ms=int(lease_s * 1000))

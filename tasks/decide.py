@@ -192,6 +192,7 @@ def _model_answers(
             )
             for i, npc in zip(fresh, asked_npcs, strict=True)
         ],
+        tier=ticks[0].tier,
     )
     for i, answer in zip(fresh, answers, strict=True):
         out[i] = answer

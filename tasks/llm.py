@@ -1,15 +1,17 @@
 """The language-model brain of one worker process: load once, decide, degrade safely.
 
 The engine loads in a background thread started by the worker's process hook, so
-Celery's 4 s `worker_process_init` limit never applies to it; until it is ready (or
-when it is disabled, failing, or its circuit is open) every NPC is decided by the
-rules brain and the decision says why (`reason`). A Redis cache keyed by the rendered
-prompt answers repeated identical situations without the model (`source=cache`).
+Celery's 4 s `worker_process_init` limit never applies to it. The order is cache, then
+model, then rules: a Redis cache keyed by the situation (tasks/response_cache.py)
+answers repeated situations first (`source=cache`), also while the engine loads, fails
+or rests; what it misses goes to the model, and when the model is not there (loading,
+disabled, failing, circuit open) the rules brain decides at once and says why
+(`reason`). In a threads-pool worker every slot submits to the one engine, whose loop
+batches them together.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -24,11 +26,12 @@ from models.archetypes import get_archetype
 from models.prompts import echoes_instructions
 from models.rules import RuleChoice
 from npcfarm import engines
-from npcfarm.domain import NPC, Action, Emotion, Source, clip_speech
+from npcfarm.domain import NPC, Action, Emotion, Source, Tier, clip_speech
 from npcfarm.errors import EngineError, NpcFarmError
 from npcfarm.memory.render import PromptMemory
 from tasks.breaker import CircuitBreaker
 from tasks.context import WorkerContext
+from tasks.response_cache import cache_key, lookup
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class LlmBrain:
     def __init__(self) -> None:
         self._engine: Any = None  # models.llm.Engine once loaded
         self._model = ""
+        self._configured = ""  # the base named by the settings, known before it loads
         self._failed: str | None = None
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -68,6 +72,7 @@ class LlmBrain:
         self.breaker = CircuitBreaker(
             threshold=s.engine_breaker_threshold, cooldown_s=s.engine_breaker_cooldown_s
         )
+        self._configured = _configured_base(ctx)
         self._thread = threading.Thread(
             target=self._load, args=(ctx,), daemon=True, name="engine-loader"
         )
@@ -95,6 +100,7 @@ class LlmBrain:
             "base": config.base,
             "loaded_s": round(time.monotonic() - started, 2),
             "at": time.time(),
+            "adapter_faults": sorted(engine.adapter_faults),
             **engine.offload,
         }
         engines.register(ctx.client, ctx.keys, info)
@@ -119,8 +125,9 @@ class LlmBrain:
         if not ctx.settings.engine_enabled:
             return "engine_off"
         self.start_loading(ctx)
-        if not self._ready.wait(ctx.settings.engine_load_wait_s):
-            return "engine_loading"
+        wait = ctx.settings.engine_load_wait_s
+        if not (self._ready.is_set() or (wait and self._ready.wait(wait))):
+            return "engine_loading"  # decided by rules now, never held in a slot
         if self._engine is None:
             return "engine_unavailable"
         if not self.breaker.allow():
@@ -159,12 +166,16 @@ class LlmBrain:
             return None
         return clip_speech(result.speech)
 
-    def decide(self, ctx: WorkerContext, asked: Sequence[Asked]) -> list[Answer]:
-        """Model decisions where possible; the rest marked for the rules brain, with why."""
+    def decide(
+        self, ctx: WorkerContext, asked: Sequence[Asked], *, tier: Tier | None = None
+    ) -> list[Answer]:
+        """Cached or model decisions where possible; the rest marked for the rules brain,
+        with why. `tier` only labels the cache counters."""
         if not asked:
             return []
-        if why := self._unavailable(ctx):
-            return [Answer(None, Source.RULES, why)] * len(asked)
+        if not ctx.settings.engine_enabled:
+            return [Answer(None, Source.RULES, "engine_off")] * len(asked)
+        self.start_loading(ctx)
         from models.llm import DecisionRequest  # noqa: PLC0415
         from models.prompts import system_prompt, user_prompt  # noqa: PLC0415
 
@@ -189,14 +200,20 @@ class LlmBrain:
                     time_limit_s=s.engine_time_limit_s,
                 )
             )
-        digests = [_digest(self._model, r.system_prompt, r.prompt) for r in requests]
+        model = self._model or self._configured
+        digests = [
+            cache_key(model, r.system_prompt, a) for r, a in zip(requests, asked, strict=True)
+        ]
         answers: list[Answer | None] = [None] * len(asked)
         if s.response_cache_ttl_s:
-            cached = ctx.client.mget([ctx.keys.response_cache(d) for d in digests])
-            for i, raw in enumerate(cached):
-                if raw:
-                    answers[i] = validate_answer(asked[i].npc, json.loads(raw), Source.CACHE)
+            for i, fields in enumerate(lookup(ctx, digests, tier)):
+                if fields:
+                    answers[i] = validate_answer(asked[i].npc, fields, Source.CACHE)
         todo = [i for i, a in enumerate(answers) if a is None]
+        if todo and (why := self._unavailable(ctx)):
+            for i in todo:
+                answers[i] = Answer(None, Source.RULES, why)
+            todo = []
         if todo:
             self._ask(
                 ctx,
@@ -228,7 +245,7 @@ class LlmBrain:
             return
         pipe = ctx.client.pipeline(transaction=False)
         good = 0
-        for i, result in zip(todo, results, strict=True):
+        for i, request, result in zip(todo, requests, results, strict=True):
             if result.error is not None:
                 answers[i] = Answer(None, Source.RULES, result.error.split(":")[0][:64])
                 continue
@@ -241,6 +258,8 @@ class LlmBrain:
             answers[i] = answer = validate_answer(asked[i].npc, fields, Source.LLM)
             if answer.choice is None:
                 continue
+            if request.archetype in self._engine.adapter_faults:
+                answers[i] = Answer(answer.choice, Source.LLM, "adapter_unavailable")
             good += 1
             if ctx.settings.response_cache_ttl_s:
                 pipe.set(
@@ -252,8 +271,20 @@ class LlmBrain:
         (self.breaker.succeeded if good else self.breaker.failed)()
 
 
-def _digest(model: str, system: str, prompt: str) -> str:
-    return hashlib.sha256("\x00".join((model, system, prompt)).encode()).hexdigest()[:32]
+def _configured_base(ctx: WorkerContext) -> str:
+    """The base the settings name (no model is touched), for cache keys while it loads."""
+    from models.catalogue import default_model_catalogue, load_model_catalogue  # noqa: PLC0415
+
+    s = ctx.settings
+    try:
+        catalogue = (
+            load_model_catalogue(s.model_catalogue)
+            if s.model_catalogue
+            else default_model_catalogue()
+        )
+    except (NpcFarmError, OSError, ValueError):
+        return s.engine_base or ""
+    return s.engine_base or catalogue.default_base
 
 
 def validate_answer(npc: NPC, fields: dict[str, Any], source: Source) -> Answer:

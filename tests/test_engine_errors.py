@@ -1,6 +1,7 @@
 """How the engine fails: always a clear EngineError or an error result, never a crash.
 
-Whole-engine problems (a missing or broken model or adapter) raise at construction,
+Whole-engine problems (a missing or broken model) raise at construction; a missing or
+broken adapter only sends its archetypes to the bare base (`adapter_faults`),
 before a worker takes work. Per-request problems (a prompt that cannot fit, a decode
 that fails, a budget or time limit, a cancellation) end that request with an error
 result and leave the others, and the engine, working.
@@ -79,13 +80,37 @@ def test_truncated_model_is_model_load_failed(kit: TinyKit, tmp_path: Path) -> N
         build(path)
 
 
-def test_broken_or_missing_adapter_fails_at_load(kit: TinyKit, tmp_path: Path) -> None:
-    with pytest.raises(ModelMissing):
-        build(kit.model, adapters={"vampire": [(tmp_path / "none.gguf", 1.0)]})
+def test_a_broken_or_missing_adapter_degrades_only_its_archetypes(
+    kit: TinyKit, tmp_path: Path
+) -> None:
     junk = tmp_path / "junk.gguf"
     junk.write_bytes(b"junk" * 64)
-    with pytest.raises(ModelLoadFailed, match="LoRA"):
-        build(kit.model, adapters={"vampire": [(junk, 1.0)]})
+    stacks = {
+        "vampire": [(tmp_path / "none.gguf", 1.0)],
+        "ghoul": [(junk, 1.0)],
+        "werewolf": [(kit.lora_a, 1.0)],
+    }
+    with build(kit.model, adapters=stacks) as engine:
+        assert set(engine.adapter_faults) == {"vampire", "ghoul"}
+        assert "does not exist" in engine.adapter_faults["vampire"]
+        assert "LoRA" in engine.adapter_faults["ghoul"]
+        asked = [
+            DecisionRequest(
+                request_id=name,
+                archetype=name,
+                system_prompt="NPC.",
+                prompt="Decide.",
+                allowed_actions=(Action.IDLE, Action.SPEAK),
+                max_tokens=400,
+                time_limit_s=60.0,
+            )
+            for name in ("vampire", "ghoul", "werewolf", "human")
+        ]
+        results = engine.decide(asked)
+        assert all(not (r.error or "").startswith("decode_failure") for r in results)
+        assert engine.stats.adapter_switch_seconds  # werewolf still gets its adapter
+    with build(kit.model, adapters={"werewolf": [(kit.lora_a, 1.0)]}) as clean:
+        assert clean.adapter_faults == {}
 
 
 def test_too_many_sequences_is_a_config_error(kit: TinyKit) -> None:

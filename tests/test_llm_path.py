@@ -17,7 +17,7 @@ from npcfarm.results import read_results
 from npcfarm.settings import Settings
 from tasks.context import WorkerContext
 from tasks.decide import decide_ticks
-from tasks.llm import BRAIN, LlmBrain
+from tasks.llm import BRAIN, Asked, LlmBrain
 from tests.helpers import make_npc
 
 pytestmark = pytest.mark.slow
@@ -152,3 +152,34 @@ def test_model_output_is_validated_again_and_a_refusal_says_why() -> None:
     ):
         refused = validate_answer(wolf, bad, Source.LLM)
         assert (refused.choice, refused.source, refused.reason) == (None, Source.RULES, why)
+
+
+def test_a_repeated_situation_is_answered_from_the_cache_even_while_loading(
+    client: redis.Redis, keys: Keys, llm_settings: Settings
+) -> None:
+    from npcfarm.stats import CACHE_HITS, cache_hit_rate  # noqa: PLC0415
+
+    ctx = WorkerContext.build(llm_settings)
+    loaded = LlmBrain()
+    npcs = [make_npc(f"c{i}", player_at=3.0) for i in range(6)]
+    save_npcs(client, keys, npcs)
+    first = loaded.decide(ctx, [Asked(n, f"a-{n.id}") for n in npcs], tier=Tier.GOLD)
+    answered = [n for n, a in zip(npcs, first, strict=True) if a.source is Source.LLM]
+    assert answered, [a.reason for a in first]  # the tiny model gets some right
+    npc = answered[0]
+    # Minutes later, a little hurt, the player a step closer: the same situation.
+    state = npc.state.model_copy(update={"time_of_day": npc.state.time_of_day + 0.2})
+    drifted = npc.model_copy(update={"state": state.model_copy(update={"health": 0.97})})
+    (again,) = loaded.decide(ctx, [Asked(drifted, "a-again")], tier=Tier.GOLD)
+    assert again.source is Source.CACHE and again.choice == first[npcs.index(npc)].choice
+
+    fresh_worker = LlmBrain()  # its engine starts loading now; nothing waits for it
+    quick = WorkerContext.build(llm_settings.model_copy(update={"engine_load_wait_s": 0.0}))
+    unseen = npcs[5].model_copy(update={"id": "c-new"})
+    started = time.monotonic()
+    hit, miss = fresh_worker.decide(quick, [Asked(drifted, "b1"), Asked(unseen, "b2")])
+    assert time.monotonic() - started < 1.0
+    assert hit.source is Source.CACHE
+    assert miss.source is Source.RULES and miss.reason == "engine_loading"
+    counters = {str(k): int(v) for k, v in client.hgetall(keys.stats(Tier.GOLD)).items()}
+    assert counters[CACHE_HITS] >= 1 and 0 < (cache_hit_rate(counters) or 0) < 1

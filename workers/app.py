@@ -11,7 +11,13 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
+from celery.signals import (
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
 from tasks import context
 from tasks.llm import BRAIN
@@ -23,6 +29,21 @@ app.config_from_object("celeryconfig")
 
 
 MODEL_QUEUES = {"gold", "silver"}  # tiers whose brain may be the language model
+_POOL: dict[str, str] = {}  # "kind": the pool this worker runs, noted at worker_init
+
+
+def _serves_model() -> bool:
+    return bool(MODEL_QUEUES & set(app.amqp.queues.consume_from or ()))
+
+
+def threaded() -> bool:
+    """True in a threads-pool worker: one process, one engine, every slot feeding it."""
+    return "thread" in _POOL.get("kind", "").lower()
+
+
+@worker_init.connect
+def _note_pool(sender: Any = None, **_: Any) -> None:
+    _POOL["kind"] = str(getattr(sender, "pool_cls", "") or "")
 
 
 @worker_process_init.connect
@@ -30,7 +51,7 @@ def _fresh_process(**_: Any) -> None:
     context.reset()  # sockets must not be shared with the parent after fork
     # Warm the model up in a background thread (the 4 s limit never applies) where Gold or
     # Silver is served; a Bronze-only worker loads one only if a job ever asks for it.
-    if MODEL_QUEUES & set(app.amqp.queues.consume_from or ()):
+    if _serves_model():
         BRAIN.start_loading(context.get())
 
 
@@ -39,7 +60,15 @@ def _leaving(**_: Any) -> None:
     BRAIN.leave(context.get())  # `status` stops listing this process's engine at once
 
 
+@worker_shutdown.connect
+def _leaving_threaded(**_: Any) -> None:
+    if threaded():  # no process hooks in a threads pool: the worker itself leaves
+        BRAIN.leave(context.get())
+
+
 @worker_ready.connect
 def _ready(sender: Any = None, **_: Any) -> None:
     context.get()  # connect before the first message, not during it
+    if threaded() and _serves_model():  # threads pools send no worker_process_init
+        BRAIN.start_loading(context.get())
     log.info("npcfarm worker ready: queues %s", app.conf.task_queues)

@@ -9,8 +9,38 @@ from pathlib import Path
 
 from npcfarm.errors import ConfigError
 from npcfarm.keys import QUEUE_ORDER
+from npcfarm.settings import Settings
 
 ALL_QUEUES = ",".join(QUEUE_ORDER)
+MODEL_QUEUES = ("gold", "silver")  # a worker on either may hold the language model
+
+
+def lane_pool(queues: str, *, engine_enabled: bool, gpu: bool = False) -> str:
+    """The pool for `--pool auto`. A model lane (Gold/Silver with the engine on, and no
+    Bronze bulk) or any GPU worker is one process whose threads all feed its one engine:
+    prefork would load one model copy per process, none batching with the others. A lane
+    with Bronze bulk forks a process per CPU, since rules batches are CPU-bound Python."""
+    wanted = ordered_queues(queues)
+    serves_model = engine_enabled and any(q in MODEL_QUEUES for q in wanted)
+    if serves_model and (gpu or "bronze" not in wanted):
+        return "threads"
+    return "prefork"
+
+
+def engine_slots(settings: Settings) -> int:
+    """Celery slots a model lane needs to keep every sequence of its engine busy."""
+    from models.catalogue import default_model_catalogue, load_model_catalogue  # noqa: PLC0415
+
+    catalogue = (
+        load_model_catalogue(settings.model_catalogue)
+        if settings.model_catalogue
+        else default_model_catalogue()
+    )
+    base = settings.engine_base or catalogue.default_base
+    spec = catalogue.bases.get(base)
+    if spec is None:
+        raise ConfigError(f"unknown base model {base!r} (known: {', '.join(catalogue.bases)})")
+    return spec.n_seq_max
 
 
 def ordered_queues(spec: str) -> list[str]:

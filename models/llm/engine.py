@@ -30,7 +30,7 @@ from models.llm.stats import EngineStats
 from models.llm.ticket import Ticket
 from models.llm.types import ERROR_CANCELLED, ERROR_DECODE_FAILURE, DecisionRequest, DecisionResult
 from npcfarm.domain import Action
-from npcfarm.errors import ConfigError, EngineError
+from npcfarm.errors import ConfigError, EngineError, ModelLoadFailed, ModelMissing
 
 DEFAULT_MAX_PREFIXES = 8  # sequence ids reserved for cached shared prefixes
 DEFAULT_SAMPLING = SamplingParams()  # temperature 0.7, top-k 40, min-p 0.05
@@ -66,11 +66,7 @@ class Engine:
             raise ConfigError(f"n_seq_max + max_prefixes must be 1..{max_sequences()}")
         self._model = Model(Path(model_path), n_gpu_layers=n_gpu_layers)
         try:
-            self._adapters = {
-                str(path): self._model.load_adapter(Path(path))
-                for stack in adapters.values()
-                for path, _ in stack
-            }
+            self._adapters, broken = self._load_adapters(adapters)
             self._ctx = Context(
                 self._model,
                 n_ctx=n_ctx,
@@ -83,9 +79,17 @@ class Engine:
         except BaseException:
             self._model.close()
             raise
+        # An archetype whose adapter is missing or broken runs on the bare base: the fault
+        # stays with the archetypes that use that file, never the whole engine.
+        self.adapter_faults: dict[str, str] = {
+            name: next(broken[str(path)] for path, _ in stack if str(path) in broken)
+            for name, stack in adapters.items()
+            if any(str(path) in broken for path, _ in stack)
+        }
         self._groups: dict[str, AdapterKey] = {
             name: tuple((str(path), float(scale)) for path, scale in stack)
             for name, stack in adapters.items()
+            if name not in self.adapter_faults
         }
         self._n_gpu_layers = n_gpu_layers
         self.stats = EngineStats()
@@ -107,6 +111,24 @@ class Engine:
         self._closed = False
         self._loop = threading.Thread(target=self._serve, name="engine-loop", daemon=True)
         self._loop.start()
+
+    def _load_adapters(
+        self, adapters: Mapping[str, Sequence[tuple[Path, float]]]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Each adapter file once: the loaded ones, and why each other one failed."""
+        loaded: dict[str, Any] = {}
+        broken: dict[str, str] = {}
+        for stack in adapters.values():
+            for path, _ in stack:
+                key = str(path)
+                if key in loaded or key in broken:
+                    continue
+                try:
+                    loaded[key] = self._model.load_adapter(Path(path))
+                except (ModelMissing, ModelLoadFailed) as exc:
+                    broken[key] = str(exc)
+                    log.warning("adapter unavailable, its archetypes use the base: %s", exc)
+        return loaded, broken
 
     def submit(self, request: DecisionRequest) -> Ticket:
         """Queue one request for the running batch; `ticket.future` gives its result."""

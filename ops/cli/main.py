@@ -78,7 +78,14 @@ def worker(
         "gold,silver,bronze,memory"
     ),
     concurrency: Annotated[int, typer.Option(help="Pool size (default: CPUs).")] = 0,
-    pool: Annotated[str, typer.Option(help="prefork, threads or solo.")] = "prefork",
+    pool: Annotated[
+        str,
+        typer.Option(
+            help="auto, prefork, threads or solo. auto: a GPU worker, or a model lane (gold "
+            "or silver, no bronze, engine on), is one process of threads feeding one model "
+            "(slots = the base's n_seq_max); any other lane is prefork."
+        ),
+    ] = "auto",
     loglevel: Annotated[str, typer.Option()] = "INFO",
     hostname: Annotated[str | None, typer.Option(help="Celery node name.")] = None,
     nice: Annotated[int, typer.Option(help="Lower CPU priority (bulk lanes).")] = 0,
@@ -87,8 +94,13 @@ def worker(
     """Run a Celery worker on the farm's queues (Gold before Silver before Bronze)."""
 
     from workers.app import app as celery_app  # noqa: PLC0415
-    from workers.launch import worker_argv  # noqa: PLC0415
+    from workers.launch import engine_slots, lane_pool, worker_argv  # noqa: PLC0415
 
+    settings = get_settings()
+    if pool == "auto":
+        pool = lane_pool(queues, engine_enabled=settings.engine_enabled, gpu=gpu is not None)
+    if pool == "threads" and not concurrency:
+        concurrency = engine_slots(settings)  # slots >= n_seq_max keep every sequence busy
     argv = worker_argv(
         queues=queues,
         concurrency=concurrency or None,

@@ -14,7 +14,7 @@ from rich.text import Text
 from npcfarm import engines
 from npcfarm.keys import Keys
 from npcfarm.redisconn import text
-from npcfarm.stats import TierSummary, reason_counts, summarize
+from npcfarm.stats import CACHE_HITS, TierSummary, cache_hit_rate, reason_counts, summarize
 
 PING_TIMEOUT_S = 1.0  # how long live workers get to answer
 
@@ -126,6 +126,11 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
         for t in status.tiers
         if (found := reason_counts(t.counters))
     )
+    cache = "; ".join(
+        f"{t.tier} {t.counters.get(CACHE_HITS, 0):,} hits ({rate:.0%})"
+        for t in status.tiers
+        if (rate := cache_hit_rate(t.counters)) is not None
+    )
     footer = Text.assemble(
         ("leader ", "dim"),
         status.leader or "none",
@@ -141,6 +146,8 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
         engines or "none loaded (rules brain only)",
         ("\nreasons ", "dim"),
         reasons or "none (every decision its brain's first choice)",
+        ("\nmodel cache ", "dim"),
+        cache or "no lookups yet",
         ("\nmemory ", "dim"),
         f"{status.conversations} conversations open",
         ("   archive ", "dim"),

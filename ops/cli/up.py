@@ -40,7 +40,7 @@ from ops.cli.top import for_output, watch
 from ops.servers.embedded_redis import EmbeddedRedis
 from schedules.config import load_ticks
 from schedules.placement import register_npcs
-from workers.launch import spawn_worker, stop_worker, worker_argv
+from workers.launch import engine_slots, spawn_worker, stop_worker, worker_argv
 
 if TYPE_CHECKING:
     from ops.archive.archiver import Archiver
@@ -176,7 +176,8 @@ def start_workers(settings: Settings, llm: bool, concurrency: int) -> list[subpr
         spawn_worker(
             worker_argv(
                 queues="gold,memory",
-                concurrency=1,
+                pool="threads",  # one process, one model, every slot feeding its batch
+                concurrency=engine_slots(settings),
                 loglevel="WARNING",
                 hostname="gold@%h",
                 logfile=log_to,
