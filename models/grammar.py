@@ -160,6 +160,22 @@ def parse_decision(text: str, allowed: Iterable[Action]) -> ParsedDecision:
     )
 
 
+SPEECH_KEY = '"speech":'  # once generated, action, target and emotion are complete
+
+
+def parse_head(text: str, allowed: Iterable[Action]) -> ParsedDecision | None:
+    """Action, target and emotion as soon as the speech key begins (speech None), else
+    None. The grammar orders the fields, and a target cannot hold a quote, so the key
+    cannot appear earlier."""
+    at = text.find(SPEECH_KEY)
+    if at < 0:
+        return None
+    try:
+        return parse_decision(text[:at] + SPEECH_KEY + " null}", allowed)
+    except DecisionFormatError:
+        return None
+
+
 def salvage(text: str, allowed: Iterable[Action]) -> ParsedDecision | None:
     """A decision from output cut short inside its last field (speech), else None."""
     allowed = tuple(allowed)

@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -22,7 +23,7 @@ from npcfarm.keys import Keys
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 10.0  # how often a process with a model refreshes its entry
+HEARTBEAT_S = 5.0  # how often a process with a model refreshes its entry and metrics
 STALE_S = 3 * HEARTBEAT_S  # an entry not refreshed for this long is a dead process
 _beating: dict[str, Any] = {}  # what this process's heartbeat writes; empty: it stops
 _lock = threading.Lock()
@@ -52,16 +53,27 @@ def live(client: redis.Redis, keys: Keys, *, now: float | None = None) -> dict[s
     return _split(client, keys, now)[0]
 
 
-def register(client: redis.Redis, keys: Keys, info: dict[str, Any]) -> None:
-    """Announce this process's engine, forget the dead, and keep the entry fresh."""
+Metrics = Callable[[], dict[str, float]]  # the engine's live figures (Engine.metrics)
+
+
+def _entry(info: dict[str, Any], metrics: Metrics | None) -> str:
+    live = metrics() if metrics is not None else {}
+    return json.dumps({**info, "metrics": live, "seen": time.time()})
+
+
+def register(
+    client: redis.Redis, keys: Keys, info: dict[str, Any], metrics: Metrics | None = None
+) -> None:
+    """Announce this process's engine, forget the dead, and keep the entry (and the
+    engine's metrics) fresh every HEARTBEAT_S."""
     name = this_process()
-    client.hset(keys.engines, name, json.dumps({**info, "seen": time.time()}))
+    client.hset(keys.engines, name, _entry(info, metrics))
     _, dead = _split(client, keys, None)
     if dead:
         client.hdel(keys.engines, *dead)
     with _lock:
         running = bool(_beating)
-        _beating.update(client=client, keys=keys, name=name, info=info)
+        _beating.update(client=client, keys=keys, name=name, info=info, metrics=metrics)
     if not running:
         threading.Thread(target=_beat, daemon=True, name="engine-heartbeat").start()
 
@@ -79,8 +91,9 @@ def _beat() -> None:
         with _lock:
             if not _beating:
                 return
-            client, keys, name, info = (_beating[k] for k in ("client", "keys", "name", "info"))
+            beating = dict(_beating)
+        client, keys = beating["client"], beating["keys"]
         try:
-            client.hset(keys.engines, name, json.dumps({**info, "seen": time.time()}))
+            client.hset(keys.engines, beating["name"], _entry(beating["info"], beating["metrics"]))
         except redis.RedisError as exc:  # Redis away for a while: the next beat retries
             log.debug("engine heartbeat failed: %s", exc)

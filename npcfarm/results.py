@@ -24,28 +24,40 @@ PUBLISH_CHUNK = 64  # decisions per script call: bounds how long one call blocks
 
 # KEYS: seq, latest(world), results(world), pending, stats(tier), rate(tier, now), lat(tier)
 # ARGV: maxlen, samples, idempotency ttl (0: off), published-key prefix,
-#       then 4 per decision: npc id, tick id, decision JSON without `seq`, latency ms
+#       then 5 per decision: npc id, tick id, decision JSON without `seq`, latency ms,
+#       part ("" whole, "action": its speech entry follows, "speech": that entry)
 _PUBLISH = """
 local maxlen, samples, ttl, pfx = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local published, dup = 0, 0
 local lats = {}
-for i = 5, #ARGV, 4 do
-  local npc, tick, body, lat = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+for i = 5, #ARGV, 5 do
+  local npc, tick, body, lat, part = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local fresh = true
   if ttl > 0 then
-    fresh = redis.call('SET', pfx .. npc .. ':' .. tick, '1', 'NX', 'EX', ttl) ~= false
+    local mark = pfx .. npc .. ':' .. tick
+    if part == 'speech' then mark = mark .. ':speech' end
+    fresh = redis.call('SET', mark, '1', 'NX', 'EX', ttl) ~= false
   end
   if fresh then
     local seq = redis.call('INCR', KEYS[1])
     local doc = string.sub(body, 1, -2) .. ',"seq":' .. seq .. '}'
     redis.call('HSET', KEYS[2], npc, doc)
-    redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'npc', npc, 'seq', seq, 'd', doc)
-    published = published + 1
-    lats[#lats + 1] = lat
-  else
+    if part == '' then
+      redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'npc', npc, 'seq', seq, 'd', doc)
+    else
+      redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'npc', npc, 'seq', seq, 'd', doc,
+        'part', part)
+    end
+    if part ~= 'speech' then  -- a decision counts once, when the game can act on it
+      published = published + 1
+      lats[#lats + 1] = lat
+    end
+  elseif part ~= 'speech' then
     dup = dup + 1
   end
-  if redis.call('HGET', KEYS[4], npc) == tick then redis.call('HDEL', KEYS[4], npc) end
+  if part ~= 'speech' and redis.call('HGET', KEYS[4], npc) == tick then
+    redis.call('HDEL', KEYS[4], npc)
+  end
 end
 if published > 0 then
   redis.call('HINCRBY', KEYS[5], 'decided', published)
@@ -78,11 +90,20 @@ class ResultPublisher:
         self._ttl = published_ttl_s
         self._script = client.register_script(_PUBLISH)
 
-    def publish(self, decisions: Sequence[Decision], *, idempotent: bool = False) -> int:
-        """Publish; with `idempotent`, a tick id already published is skipped (redelivery)."""
-        by_world: dict[tuple[str, Tier], list[Decision]] = defaultdict(list)
-        for decision in decisions:
-            by_world[(decision.world, decision.tier)].append(decision)
+    def publish(
+        self,
+        decisions: Sequence[Decision],
+        *,
+        idempotent: bool = False,
+        parts: Sequence[str] | None = None,
+    ) -> int:
+        """Publish; with `idempotent`, a tick id already published is skipped (redelivery).
+        `parts` marks entries `action` (the speech entry follows) or `speech` (that entry,
+        same tick id, its own seq); "" is a whole decision. Returns decisions published
+        (speech entries are not counted: the decision was counted with its action)."""
+        by_world: dict[tuple[str, Tier], list[tuple[Decision, str]]] = defaultdict(list)
+        for decision, part in zip(decisions, parts or [""] * len(decisions), strict=True):
+            by_world[(decision.world, decision.tier)].append((decision, part))
         second = int(time.time())
         pipe = self._client.pipeline(transaction=False)
         for (world, tier), group in by_world.items():
@@ -102,9 +123,9 @@ class ResultPublisher:
                     self._ttl if idempotent else 0,
                     self._keys.published_prefix,
                 ]
-                for d in group[start : start + PUBLISH_CHUNK]:
+                for d, part in group[start : start + PUBLISH_CHUNK]:
                     body = d.model_dump_json(by_alias=True, exclude={"seq"})
-                    args += [d.npc_id, d.tick_id, body, round(d.timings.latency_ms, 2)]
+                    args += [d.npc_id, d.tick_id, body, round(d.timings.latency_ms, 2), part]
                 self._script(keys=keys, args=args, client=pipe)
         return sum(int(published) for published, _dup in pipe.execute())
 

@@ -27,6 +27,7 @@ from tasks.context import WorkerContext
 from tasks.coordinate import decide_coordinated, with_surroundings
 from tasks.llm import BRAIN, Answer, Asked, LlmBrain
 from tasks.memory import recall_for_prompts, recall_lines, remember_decisions
+from tasks.speaking import Asking
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +120,10 @@ def decide_ticks(
     kept_npcs = with_surroundings(ctx, [n for _, n in known], visitors or {})
     tick_ids = [t.tick_id for t in kept_ticks]
     visitors, words = visitors or {}, words or {}
-    preset = []
+    preset: list[Answer] = []
+    asking: tuple[Asking, list[int]] | None = None
     if brain == "llm":
-        preset = _model_answers(
+        preset, asking = _model_answers(
             ctx,
             llm,
             ticks=kept_ticks,
@@ -156,9 +158,46 @@ def decide_ticks(
         sources=sources,
         model=llm.model or None,
     )
-    published = ctx.publisher.publish(decisions, idempotent=idempotent)
+    speaking = [
+        i
+        for i, answer in enumerate(preset)
+        if answer.speaking and i in sources and reasons.get(i) not in REDECIDED
+    ]
+    parts = ["action" if i in speaking else "" for i in range(len(decisions))]
+    published = ctx.publisher.publish(decisions, idempotent=idempotent, parts=parts)
+    if asking is not None and speaking:
+        decisions = _speech_entries(ctx, asking, decisions, speaking, idempotent=idempotent)
     remember_decisions(ctx, decisions, visitors)
     return published
+
+
+REDECIDED = ("redecided", "claim_lost")  # the model's action lost its claim: no speech follows
+
+
+def _speech_entries(
+    ctx: WorkerContext,
+    asking: tuple[Asking, list[int]],
+    decisions: list[Decision],
+    speaking: list[int],
+    *,
+    idempotent: bool,
+) -> list[Decision]:
+    """Publish the second entry of each decision published action first: the same tick
+    with its speech (null when the model's line was refused); returns the whole set."""
+    finals, fresh = asking[0].finals(), asking[1]
+    asked_at = {i: k for k, i in enumerate(fresh)}  # batch index -> the model's request
+    now = time.time() * 1000
+    out = list(decisions)
+    for i in speaking:
+        final = finals[asked_at[i]].choice
+        speech = final.speech if final is not None and final.action == out[i].action else None
+        timings = out[i].timings.model_copy(
+            update={"published_at": now, "latency_ms": max(0.0, now - out[i].timings.enqueued_at)}
+        )
+        out[i] = out[i].model_copy(update={"speech": speech, "timings": timings})
+    entries = [out[i] for i in speaking]
+    ctx.publisher.publish(entries, idempotent=idempotent, parts=["speech"] * len(entries))
+    return out
 
 
 def _model_answers(
@@ -170,17 +209,18 @@ def _model_answers(
     visitors: dict[str, Nearby],
     words: dict[str, str],
     started: float,
-) -> list[Answer]:
-    """The model's answers, aligned with `npcs`; ticks that waited past the queue budget
-    go to the rules brain (`llm_backlog`), so a backlog drains at rules speed."""
+) -> tuple[list[Answer], tuple[Asking, list[int]] | None]:
+    """The model's answers as soon as their actions are known, aligned with `npcs`, and
+    the requests still speaking; ticks that waited past the queue budget go to the rules
+    brain (`llm_backlog`), so a backlog drains at rules speed."""
     budget = ctx.settings.engine_queue_budget_s
     fresh = [i for i, t in enumerate(ticks) if not budget or started - t.enqueued_at <= budget]
     out = [Answer(None, Source.RULES, "llm_backlog")] * len(npcs)
     if not fresh:
-        return out
+        return out, None
     asked_npcs = [npcs[i] for i in fresh]
     memories = recall_for_prompts(ctx, asked_npcs, ticks[0].tier, visitors, words)
-    answers = llm.decide(
+    asking = llm.ask(
         ctx,
         [
             Asked(
@@ -194,9 +234,9 @@ def _model_answers(
         ],
         tier=ticks[0].tier,
     )
-    for i, answer in zip(fresh, answers, strict=True):
+    for i, answer in zip(fresh, asking.heads(), strict=True):
         out[i] = answer
-    return out
+    return out, (asking, fresh)
 
 
 def _admit(ctx: WorkerContext, ticks: Sequence[Tick], started: float) -> list[tuple[Tick, NPC]]:

@@ -12,7 +12,6 @@ batches them together.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -32,6 +31,7 @@ from npcfarm.memory.render import PromptMemory
 from tasks.breaker import CircuitBreaker
 from tasks.context import WorkerContext
 from tasks.response_cache import cache_key, lookup
+from tasks.speaking import Asking
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class Answer:
     choice: RuleChoice | None  # None: fall back to the rules brain
     source: Source
     reason: str | None
+    speaking: bool = False  # a model answer whose speech is still being generated
 
 
 class LlmBrain:
@@ -103,7 +104,7 @@ class LlmBrain:
             "adapter_faults": sorted(engine.adapter_faults),
             **engine.offload,
         }
-        engines.register(ctx.client, ctx.keys, info)
+        engines.register(ctx.client, ctx.keys, info, metrics=engine.metrics)
         log.info(
             "engine %s ready in %.1f s (offload %s)", config.base, info["loaded_s"], engine.offload
         )
@@ -169,12 +170,17 @@ class LlmBrain:
     def decide(
         self, ctx: WorkerContext, asked: Sequence[Asked], *, tier: Tier | None = None
     ) -> list[Answer]:
+        """Whole answers (speech included); see `ask` for the action first."""
+        return self.ask(ctx, asked, tier=tier).finals()
+
+    def ask(
+        self, ctx: WorkerContext, asked: Sequence[Asked], *, tier: Tier | None = None
+    ) -> Asking:
         """Cached or model decisions where possible; the rest marked for the rules brain,
-        with why. `tier` only labels the cache counters."""
-        if not asked:
-            return []
+        with why. The model's requests are submitted at once and join the engine's running
+        batch; `tier` only labels the cache counters."""
         if not ctx.settings.engine_enabled:
-            return [Answer(None, Source.RULES, "engine_off")] * len(asked)
+            return Asking(ctx, asked, [Answer(None, Source.RULES, "engine_off")] * len(asked))
         self.start_loading(ctx)
         from models.llm import DecisionRequest  # noqa: PLC0415
         from models.prompts import system_prompt, user_prompt  # noqa: PLC0415
@@ -214,61 +220,19 @@ class LlmBrain:
             for i in todo:
                 answers[i] = Answer(None, Source.RULES, why)
             todo = []
+        asking = Asking(ctx, asked, answers, digests=digests, breaker=self.breaker)
         if todo:
-            self._ask(
-                ctx,
-                requests=[requests[i] for i in todo],
-                todo=todo,
-                asked=asked,
-                answers=answers,
-                digests=digests,
-            )
-        return [a or Answer(None, Source.RULES, "engine_error") for a in answers]
-
-    def _ask(
-        self,
-        ctx: WorkerContext,
-        *,
-        requests: list[Any],
-        todo: list[int],
-        asked: Sequence[Asked],
-        answers: list[Answer | None],
-        digests: list[str],
-    ) -> None:
-        try:
-            results = self._engine.decide(requests)
-        except EngineError as exc:
-            self.breaker.failed()
-            log.warning("engine failed a batch of %d, rules brain instead: %s", len(todo), exc)
-            for i in todo:
-                answers[i] = Answer(None, Source.RULES, f"engine_error:{type(exc).__name__}"[:64])
-            return
-        pipe = ctx.client.pipeline(transaction=False)
-        good = 0
-        for i, request, result in zip(todo, requests, results, strict=True):
-            if result.error is not None:
-                answers[i] = Answer(None, Source.RULES, result.error.split(":")[0][:64])
-                continue
-            fields = {
-                "action": str(result.action),
-                "target": result.target,
-                "speech": result.speech,
-                "emotion": str(result.emotion),
-            }
-            answers[i] = answer = validate_answer(asked[i].npc, fields, Source.LLM)
-            if answer.choice is None:
-                continue
-            if request.archetype in self._engine.adapter_faults:
-                answers[i] = Answer(answer.choice, Source.LLM, "adapter_unavailable")
-            good += 1
-            if ctx.settings.response_cache_ttl_s:
-                pipe.set(
-                    ctx.keys.response_cache(digests[i]),
-                    json.dumps(fields),
-                    ex=ctx.settings.response_cache_ttl_s,
-                )
-        pipe.execute()
-        (self.breaker.succeeded if good else self.breaker.failed)()
+            asking.degraded = frozenset(self._engine.adapter_faults)
+            try:
+                asking.tickets = {i: self._engine.submit(requests[i]) for i in todo}
+            except EngineError as exc:
+                self.breaker.failed()
+                log.warning("engine refused a batch of %d, rules brain instead: %s", len(todo), exc)
+                for i in todo:
+                    why = f"engine_error:{type(exc).__name__}"[:64]
+                    answers[i] = Answer(None, Source.RULES, why)
+                asking.tickets = {}
+        return asking
 
 
 def _configured_base(ctx: WorkerContext) -> str:

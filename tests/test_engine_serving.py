@@ -70,3 +70,25 @@ def test_close_ends_what_is_in_flight_and_refuses_more(kit: TinyKit) -> None:
     assert all(r.error is None or r.error.startswith(ERROR_CANCELLED) for r in outcomes)
     with pytest.raises(EngineError):
         served.submit(request(9))
+
+
+def test_the_action_is_known_before_the_speech_is(kit: TinyKit) -> None:
+    with engine(kit, n_seq_max=4) as served:
+        tickets = [served.submit(request(i)) for i in range(4)]
+        results = [t.future.result(timeout=60) for t in tickets]
+        heads = [t.action.result(timeout=1) for t in tickets]
+        metrics = served.metrics()
+    for head, result in zip(heads, results, strict=True):
+        if result.error is not None:
+            continue
+        assert head is not None
+        assert (head.action, head.target, head.emotion) == (
+            result.action,
+            result.target,
+            result.emotion,
+        )
+        assert head.seconds <= result.seconds
+    assert any(r.error is None for r in results)
+    assert metrics["steps"] > 0 and 0 < metrics["occupancy"] <= 1
+    assert metrics["action_p50_ms"] <= metrics["decision_p50_ms"]
+    assert metrics["live"] == 0 and metrics["queued"] == 0

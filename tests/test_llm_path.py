@@ -183,3 +183,40 @@ def test_a_repeated_situation_is_answered_from_the_cache_even_while_loading(
     assert miss.source is Source.RULES and miss.reason == "engine_loading"
     counters = {str(k): int(v) for k, v in client.hgetall(keys.stats(Tier.GOLD)).items()}
     assert counters[CACHE_HITS] >= 1 and 0 < (cache_hit_rate(counters) or 0) < 1
+
+
+def test_model_decisions_publish_the_action_first_and_the_speech_after(
+    client: redis.Redis, keys: Keys, llm_settings: Settings
+) -> None:
+    """What a Redis-only bridge reads: an `action` entry, then a `speech` entry of the
+    same tick (own seq); the latest hash ends with the whole decision."""
+    from npcfarm.domain import Decision  # noqa: PLC0415
+    from npcfarm.redisconn import entries as rows_of  # noqa: PLC0415
+
+    ctx = WorkerContext.build(llm_settings.model_copy(update={"response_cache_ttl_s": 0}))
+    brain = LlmBrain()
+    npcs = [make_npc(f"a{i}", player_at=3.0) for i in range(4)]
+    save_npcs(client, keys, npcs)
+    assert decide_ticks(ctx, _ticks([n.id for n in npcs]), idempotent=True, brain="llm", llm=brain)
+    entries = [
+        (fields.get("part", ""), Decision.model_validate_json(fields["d"]))
+        for _, fields in rows_of(client.xrange(keys.results("w1")))
+    ]
+    actions = {d.tick_id: d for part, d in entries if part == "action"}
+    speeches = {d.tick_id: d for part, d in entries if part == "speech"}
+    assert actions, [(p, d.source, d.reason) for p, d in entries]  # the tiny model managed some
+    assert set(speeches) == set(actions)  # every action entry is followed by its speech
+    for tick, first in actions.items():
+        second = speeches[tick]
+        assert first.source is Source.LLM and first.speech is None
+        assert second.seq > first.seq
+        assert (second.action, second.target, second.emotion) == (
+            first.action,
+            first.target,
+            first.emotion,
+        )
+        latest = client.hget(keys.latest("w1"), first.npc_id)
+        assert latest is not None and Decision.model_validate_json(latest).seq == second.seq
+    assert len(entries) == len(npcs) + len(speeches)  # the rest were whole decisions
+    stats = client.hgetall(keys.stats(Tier.GOLD))
+    assert int(stats["decided"]) == len(npcs)  # a decision counts once, not per entry

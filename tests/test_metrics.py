@@ -38,3 +38,31 @@ def test_inbox_and_tier_counters(client: redis.Redis, keys: Keys) -> None:
     text = generate_latest(registry).decode()
     assert "npcfarm_inbox_applied_total 7.0" in text and "npcfarm_inbox_dead_total 2.0" in text
     assert "npcfarm_tier_promotions_total 5.0" in text and "npcfarm_dead_letters 1.0" in text
+
+
+def test_engine_figures_from_the_heartbeat(client: redis.Redis, keys: Keys) -> None:
+    from npcfarm import engines  # noqa: PLC0415
+    from ops.cli.status import _engine_figures  # noqa: PLC0415
+
+    figures = {"queued": 3.0, "live": 8.0, "n_seq_max": 16.0, "occupancy": 0.5}
+    figures |= {"tokens_per_s": 140.0, "action_p95_ms": 210.0, "decision_p95_ms": 900.0}
+    try:
+        engines.register(client, keys, {"base": "tiny"}, metrics=lambda: figures)
+        client.hset(keys.stats(Tier.GOLD), mapping={"cache_hits": 4, "cache_misses": 12})
+        registry = CollectorRegistry()
+        registry.register(FarmCollector(client, keys))
+        every = [
+            s
+            for family in text_string_to_metric_families(generate_latest(registry).decode())
+            for s in family.samples
+        ]
+    finally:
+        engines.forget(client, keys)
+    samples = {s.name: s for s in every if s.name.startswith("npcfarm_engine_")}
+    assert samples["npcfarm_engine_live_sequences"].value == 8
+    assert samples["npcfarm_engine_batch_occupancy"].value == 0.5
+    assert samples["npcfarm_engine_action_p95_ms"].labels["base"] == "tiny"
+    hits = {s.labels["tier"]: s.value for s in every if s.name == "npcfarm_cache_hits_total"}
+    assert hits["gold"] == 4 and hits["silver"] == 0
+    line = _engine_figures(figures)
+    assert "live 8/16" in line and "occupancy 50%" in line and "action p50/p95 0/210" in line

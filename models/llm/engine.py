@@ -92,6 +92,7 @@ class Engine:
             if name not in self.adapter_faults
         }
         self._n_gpu_layers = n_gpu_layers
+        self._n_seq_max = n_seq_max
         self.stats = EngineStats()
         self._scheduler = Scheduler(
             self._ctx,
@@ -253,6 +254,15 @@ class Engine:
             "n_layers": self._model.n_layer,
             "offloaded_layers": min(wanted, self._model.n_layer + 1) if supported else 0,
         }
+
+    def metrics(self) -> dict[str, float]:
+        """Queue, live sequences, occupancy, tokens/s, host time per step, time to action
+        and to the whole decision (p50/p95 of recent requests)."""
+        return self.stats.snapshot(
+            n_seq_max=self._n_seq_max,
+            queued=len(self._inbox) + len(self._scheduler.queue),
+            live=len(self._scheduler.live),
+        )
 
     def cancel(self, request_id: str) -> None:
         """Make a queued or live request (or the next one with this id) end as cancelled."""

@@ -41,6 +41,7 @@ from models.llm.types import (
     ERROR_DECODE_FAILURE,
     ERROR_INVALID_REQUEST,
     ERROR_TIMEOUT,
+    ActionHead,
     DecisionRequest,
     DecisionResult,
 )
@@ -99,10 +100,13 @@ class Scheduler:
 
     def step(self) -> None:
         """One turn of the loop: expire, admit, decode one batch of one adapter group."""
+        started = time.perf_counter()
         self._expire()
         self._admit()
         if self.live:
+            self._stats().count_step(len(self.live))
             self._step(self._next_group())
+            self._stats().step_seconds += time.perf_counter() - started
 
     def abort(self, error: str) -> None:
         """End everything queued or live with `error` (the engine closes or broke)."""
@@ -127,6 +131,7 @@ class Scheduler:
 
     def _finish(self, ticket: Ticket, result: DecisionResult) -> None:
         self.cancelled.discard(ticket.request_id)
+        self._stats().result_seconds.append(result.seconds)
         ticket.finish(result)
 
     def clear_prefixes(self) -> None:
@@ -276,8 +281,13 @@ class Scheduler:
                 self._end(live, ERROR_DECODE_FAILURE, str(exc))
                 continue
             reason = live.accept(token, model.piece(token), model.is_eog(token))
+            self._stats().generated_tokens += 1
             if reason is not None:
                 self._end(live, reason)
+            elif (head := live.head()) is not None:
+                seconds = live.job.ticket.elapsed()
+                live.job.ticket.act(ActionHead(head.action, head.target, head.emotion, seconds))
+                self._stats().action_seconds.append(seconds)
 
     def _decode(self) -> None:
         started = time.perf_counter()

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from models.grammar import DecisionFormatError, ObjectScanner, parse_decision, salvage
+from models.grammar import (
+    DecisionFormatError,
+    ObjectScanner,
+    ParsedDecision,
+    parse_decision,
+    parse_head,
+    salvage,
+)
 from models.llm.prefix import AdapterKey, Prefix
 from models.llm.sampler import SequenceSampler
 from models.llm.ticket import Ticket
@@ -59,6 +66,14 @@ class Live:
     generated: int = 0
     text: bytearray = field(default_factory=bytearray)
     scanner: ObjectScanner = field(default_factory=ObjectScanner)
+    head_sent: bool = False  # the action head went to the caller
+
+    def head(self) -> ParsedDecision | None:
+        """Action, target and emotion once complete (checked only while not yet sent)."""
+        if self.head_sent or b'"speech":' not in self.text:
+            return None
+        self.head_sent = True
+        return parse_head(self.text.decode("utf-8", "ignore"), self.request.allowed_actions)
 
     @property
     def request(self) -> DecisionRequest:

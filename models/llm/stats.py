@@ -7,10 +7,14 @@ to scan the whole vocabulary, and what each LoRA switch cost.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from models.llm.sampler import SamplerStats
+
+RECENT = 512  # latencies kept for the p50/p95 of a snapshot
 
 
 @dataclass(slots=True)
@@ -23,11 +27,49 @@ class EngineStats:
     prefix_misses: int = 0
     adapter_switch_seconds: list[float] = field(default_factory=list)
     sampler: SamplerStats = field(default_factory=SamplerStats)
+    generated_tokens: int = 0  # sampled tokens, all requests
+    steps: int = 0  # loop turns that decoded
+    step_seconds: float = 0.0  # wall time of those turns (decode plus host work)
+    live_sum: int = 0  # live sequences summed over steps: occupancy = live_sum / steps
+    result_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
+    action_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
 
     def count_decode(self, tokens: int, seconds: float) -> None:
         self.decode_calls += 1
         self.batch_tokens += tokens
         self.decode_seconds += seconds
 
+    def count_step(self, live: int) -> None:
+        self.steps += 1
+        self.live_sum += live
+
+    def snapshot(self, *, n_seq_max: int, queued: int, live: int) -> dict[str, float]:
+        """What status, top and Prometheus show of an engine (npcfarm_engine_*)."""
+        host = max(self.step_seconds - self.decode_seconds, 0.0)
+        return {
+            "queued": queued,
+            "live": live,
+            "n_seq_max": n_seq_max,
+            "occupancy": self.live_sum / self.steps / n_seq_max if self.steps else 0.0,
+            "tokens_per_s": self.generated_tokens / self.step_seconds if self.step_seconds else 0.0,
+            "host_ms_per_step": 1000 * host / self.steps if self.steps else 0.0,
+            "generated_tokens": self.generated_tokens,
+            "steps": self.steps,
+            "action_p50_ms": 1000 * _quantile(self.action_seconds, 0.5),
+            "action_p95_ms": 1000 * _quantile(self.action_seconds, 0.95),
+            "decision_p50_ms": 1000 * _quantile(self.result_seconds, 0.5),
+            "decision_p95_ms": 1000 * _quantile(self.result_seconds, 0.95),
+        }
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["result_seconds"], out["action_seconds"] = (
+            list(out["result_seconds"]),
+            list(out["action_seconds"]),
+        )
+        return out
+
+
+def _quantile(values: Iterable[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0

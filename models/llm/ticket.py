@@ -11,14 +11,18 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from models.llm.types import DecisionRequest, DecisionResult
+from models.llm.types import ActionHead, DecisionRequest, DecisionResult
 
 
 @dataclass(slots=True, eq=False)
 class Ticket:
+    """`action` resolves when action, target and emotion are decoded (the speech may still
+    be generating); `future` when the whole decision is. An error resolves both."""
+
     request: DecisionRequest
     submitted: float = field(default_factory=time.perf_counter)  # the request's clock starts
     future: Future[DecisionResult] = field(default_factory=Future)
+    action: Future[ActionHead | None] = field(default_factory=Future)
 
     @property
     def request_id(self) -> str:
@@ -27,6 +31,15 @@ class Ticket:
     def elapsed(self) -> float:
         return time.perf_counter() - self.submitted
 
+    def act(self, head: ActionHead) -> None:
+        if not self.action.done():
+            self.action.set_result(head)
+
     def finish(self, result: DecisionResult) -> None:
+        if not self.action.done():  # ended before its speech key: the whole result is the head
+            head = None
+            if result.action is not None and result.emotion is not None:
+                head = ActionHead(result.action, result.target, result.emotion, result.seconds)
+            self.action.set_result(head)
         if not self.future.done():
             self.future.set_result(result)

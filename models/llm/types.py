@@ -40,6 +40,16 @@ class DecisionRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ActionHead:
+    """What a game can act on before the speech is generated."""
+
+    action: Action
+    target: str | None
+    emotion: Emotion
+    seconds: float  # from submission: the time to action
+
+
+@dataclass(frozen=True, slots=True)
 class DecisionResult:
     """The outcome of one request, in the order the requests were given."""
 

@@ -119,6 +119,7 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
     engines = "; ".join(
         f"{where} {e.get('base')} "
         f"(GPU layers {e.get('offloaded_layers', 0)}/{e.get('n_layers', '?')})"
+        + _engine_figures(e.get("metrics") or {})
         for where, e in sorted(status.engines.items())
     )
     reasons = "; ".join(
@@ -156,3 +157,16 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
         f"{status.archive.get('failures', 0)} failed batches",
     )
     return Group(table, footer)
+
+
+def _engine_figures(m: dict[str, float]) -> str:
+    """One engine's live figures, as its heartbeat last reported them."""
+    if not m:
+        return ""
+    return (
+        f" queue {m.get('queued', 0):.0f}, live {m.get('live', 0):.0f}/"
+        f"{m.get('n_seq_max', 0):.0f}, occupancy {m.get('occupancy', 0):.0%}, "
+        f"{m.get('tokens_per_s', 0):.0f} tok/s, host {m.get('host_ms_per_step', 0):.2f} ms/step, "
+        f"action p50/p95 {m.get('action_p50_ms', 0):.0f}/{m.get('action_p95_ms', 0):.0f} ms, "
+        f"decision p50/p95 {m.get('decision_p50_ms', 0):.0f}/{m.get('decision_p95_ms', 0):.0f} ms"
+    )

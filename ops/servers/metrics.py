@@ -13,6 +13,7 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from npcfarm import engines
 from npcfarm.keys import Keys
 from npcfarm.stats import reason_counts, summarize
 
@@ -27,6 +28,19 @@ COUNTERS = {  # Redis counter name -> help text
     "unknown_archetype": "Ticks of NPCs whose archetype this build does not know.",
     "duplicates": "Redelivered jobs whose decision was already published.",
     "backlog_skips": "Sweeps skipped because the tier's queue was over its backlog limit.",
+    "cache_hits": "Model decisions answered from the response cache.",
+    "cache_misses": "Response-cache lookups that went on to the model.",
+}
+ENGINE_GAUGES = {  # Engine.metrics() field -> (npcfarm_engine_<name>, help text)
+    "queued": ("queued", "Requests waiting for a sequence slot."),
+    "live": ("live_sequences", "Sequences decoding now."),
+    "occupancy": ("batch_occupancy", "Mean share of sequence slots in use per decode step."),
+    "tokens_per_s": ("tokens_per_second", "Generated tokens per second of busy loop time."),
+    "host_ms_per_step": ("host_ms_per_step", "Loop time per step outside llama_decode (ms)."),
+    "action_p50_ms": ("action_p50_ms", "Submission to action, target and emotion (median)."),
+    "action_p95_ms": ("action_p95_ms", "Submission to action, target and emotion (p95)."),
+    "decision_p50_ms": ("decision_p50_ms", "Submission to the whole decision (median)."),
+    "decision_p95_ms": ("decision_p95_ms", "Submission to the whole decision (p95)."),
 }
 
 
@@ -76,7 +90,20 @@ class FarmCollector(Collector):
         yield from counters.values()
         yield reasons
         yield from gauges.values()
+        yield from self._engines()
         yield from self._world()
+
+    def _engines(self) -> Iterator[Metric]:
+        families = {
+            field: GaugeMetricFamily(f"npcfarm_engine_{name}", text, labels=["process", "base"])
+            for field, (name, text) in ENGINE_GAUGES.items()
+        }
+        for process, info in engines.live(self._client, self._keys).items():
+            figures = info.get("metrics") or {}
+            for field, family in families.items():
+                if field in figures:
+                    family.add_metric([process, str(info.get("base", ""))], figures[field])
+        yield from families.values()
 
     def _world(self) -> Iterator[Metric]:
         """Inbox and tier-manager counters (farm-wide, no tier label)."""

@@ -1,0 +1,118 @@
+"""Model answers in two steps: the action as soon as it is decoded, the speech after.
+
+The engine resolves a ticket's `action` future when action, target and emotion are
+complete (the grammar orders them first) and its `future` when the speech is done too.
+`Asking.heads()` gives what a game can act on at once; `Asking.finals()` the whole
+answers, which also feed the response cache and the circuit breaker. Answers that
+never reached the model (cache hits, rules fallbacks) are whole from the start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from npcfarm.domain import Source
+
+if TYPE_CHECKING:
+    from models.llm.ticket import Ticket
+    from tasks.breaker import CircuitBreaker
+    from tasks.context import WorkerContext
+    from tasks.llm import Answer, Asked
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Asking:
+    """One batch's model requests in flight, aligned with the asked NPCs."""
+
+    ctx: WorkerContext
+    asked: Sequence[Asked]
+    answers: list[Answer | None]  # whole answers known already (cache, rules)
+    tickets: dict[int, Ticket] = field(default_factory=dict)  # index -> in the engine
+    digests: list[str] = field(default_factory=list)
+    degraded: frozenset[str] = frozenset()  # archetypes on the bare base (adapter faults)
+    breaker: CircuitBreaker | None = None
+    _finals: list[Answer] | None = None
+
+    def heads(self) -> list[Answer]:
+        """Every answer as soon as its action is known; `speaking` ones get speech later."""
+        from tasks.llm import Answer, validate_answer  # noqa: PLC0415
+
+        out = []
+        for i, known in enumerate(self.answers):
+            ticket = self.tickets.get(i)
+            if ticket is None:
+                out.append(known or Answer(None, Source.RULES, "engine_error"))
+                continue
+            head = ticket.action.result()
+            if head is None:  # ended before any action: the whole result says why
+                out.append(self._final(i, ticket.future.result()))
+                continue
+            fields = {"action": str(head.action), "target": head.target, "speech": None}
+            answer = validate_answer(
+                self.asked[i].npc, {**fields, "emotion": str(head.emotion)}, Source.LLM
+            )
+            if answer.choice is not None:
+                answer = replace(answer, speaking=not ticket.future.done(), reason=self._why(i))
+            out.append(answer)
+        return out
+
+    def finals(self) -> list[Answer]:
+        """Every whole answer (waits for the speech); feeds the cache and the breaker."""
+        from tasks.llm import Answer  # noqa: PLC0415
+
+        if self._finals is not None:
+            return self._finals
+        out: list[Answer] = []
+        good = 0
+        pipe = self.ctx.client.pipeline(transaction=False)
+        for i, known in enumerate(self.answers):
+            ticket = self.tickets.get(i)
+            if ticket is None:
+                out.append(known or Answer(None, Source.RULES, "engine_error"))
+                continue
+            result = ticket.future.result()
+            answer = self._final(i, result)
+            out.append(answer)
+            if answer.choice is None or answer.source is not Source.LLM:
+                continue
+            good += 1
+            ttl = self.ctx.settings.response_cache_ttl_s
+            if ttl:
+                pipe.set(
+                    self.ctx.keys.response_cache(self.digests[i]),
+                    json.dumps(_fields(result)),
+                    ex=ttl,
+                )
+        pipe.execute()
+        if self.breaker is not None and self.tickets:
+            (self.breaker.succeeded if good else self.breaker.failed)()
+        self._finals = out
+        return out
+
+    def _why(self, i: int) -> str | None:
+        return "adapter_unavailable" if self.asked[i].npc.archetype in self.degraded else None
+
+    def _final(self, i: int, result: Any) -> Answer:
+        from tasks.llm import Answer, validate_answer  # noqa: PLC0415
+
+        if result.error is not None:
+            return Answer(None, Source.RULES, result.error.split(":")[0][:64])
+        answer = validate_answer(self.asked[i].npc, _fields(result), Source.LLM)
+        if answer.choice is not None and (why := self._why(i)):
+            answer = replace(answer, reason=why)
+        return answer
+
+
+def _fields(result: Any) -> dict[str, Any]:
+    return {
+        "action": str(result.action),
+        "target": result.target,
+        "speech": result.speech,
+        "emotion": str(result.emotion),
+    }
