@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -68,7 +69,29 @@ def _requests(npcs: Sequence[NPC], tag: str) -> list[DecisionRequest]:
     ]
 
 
-def engine_alone(data_dir: Path, levels: Sequence[int], rounds: int) -> dict[int, float]:
+def time_to_action(engine: Engine, c: int = 8) -> dict[str, float]:
+    """Medians of submission to action head and to the whole decision, C at once."""
+    tickets = [engine.submit(r) for r in _requests([_npc(i) for i in range(c)], "tta")]
+    results = [t.future.result() for t in tickets]
+    heads = [t.action.result() for t in tickets]
+    acted = [h.seconds for h in heads if h is not None]
+    whole = [r.seconds for r in results if r.error is None]
+    out = {
+        "concurrency": c,
+        "action_p50_s": statistics.median(acted) if acted else 0.0,
+        "decision_p50_s": statistics.median(whole) if whole else 0.0,
+    }
+    out["ratio"] = out["action_p50_s"] / out["decision_p50_s"] if out["decision_p50_s"] else 0.0
+    console.print(
+        f"time to action {out['action_p50_s']:.2f} s vs whole decision "
+        f"{out['decision_p50_s']:.2f} s (C={c}, medians): {out['ratio']:.2f}x"
+    )
+    return out
+
+
+def engine_alone(
+    data_dir: Path, levels: Sequence[int], rounds: int
+) -> tuple[dict[int, float], dict[str, float]]:
     config = engine_config(data_dir, get_settings().engine_base, console=console)
     out: dict[int, float] = {}
     with Engine(**config.engine_kwargs()) as engine:
@@ -83,7 +106,8 @@ def engine_alone(data_dir: Path, levels: Sequence[int], rounds: int) -> dict[int
                 runs.append(c / (time.perf_counter() - started))
             out[c] = statistics.median(runs)
             console.print(f"engine alone  C={c:>3}: {out[c]:.2f} decisions/s")
-    return out
+        tta = time_to_action(engine)
+    return out, tta
 
 
 def _farm(pool: str, slots: int, data_dir: Path, levels: Sequence[int], rounds: int) -> Any:
@@ -167,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with private_redis(), tempfile.TemporaryDirectory(prefix="npcfarm-serving-") as tmp:
         data_dir = Path(tmp)
         config = engine_config(data_dir, get_settings().engine_base, console=console)
-        alone = engine_alone(data_dir, levels, args.rounds)
+        alone, tta = engine_alone(data_dir, levels, args.rounds)
         farm = _farm("threads", config.n_seq_max, data_dir, levels, args.rounds)
         per_message = _farm("solo", 1, data_dir, levels, args.rounds)
     top = max(levels)
@@ -180,7 +204,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "per_message": {str(c): round(v, 3) for c, v in per_message.items()},
         "farm_vs_engine_at_max": round(farm[top] / alone[top], 3),
         "farm_vs_per_message_at_max": round(farm[top] / per_message[top], 3),
-        "command": "python -m ops.bench.serving " + " ".join(argv or []),
+        "time_to_action": {k: round(v, 3) for k, v in tta.items()},
+        "command": "python -m ops.bench.serving "
+        + " ".join(sys.argv[1:] if argv is None else argv),
     }
     write_report(OUT, report)
     plot(report, OUT.with_suffix(".png"))

@@ -88,8 +88,8 @@ def conversations(client: redis.Redis, keys: Keys, world: str) -> Table:
     answers = [
         Decision.model_validate_json(f["d"])
         for _, f in rows
-        if f.get("d") and '"tick_id":"ix-' in f["d"]
-    ][:RECENT_ANSWERS]
+        if f.get("d") and '"tick_id":"ix-' in f["d"] and f.get("part") != "action"
+    ][:RECENT_ANSWERS]  # an action entry is shown once its speech entry has followed
     views = _MEMORY.fetch(client, keys, [d.npc_id for d in answers])
     for d in answers:
         player = _player(d, views[d.npc_id])

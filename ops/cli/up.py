@@ -117,6 +117,7 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+CPU_MODEL_SLOTS = 4  # Gold lane slots of the CPU demo (see start_workers)
 # sized for a CPU-only model
 DEMO_TICKS = Path(__file__).parent.parent / "bridge" / "demo_ticks.toml"
 
@@ -177,7 +178,10 @@ def start_workers(settings: Settings, llm: bool, concurrency: int) -> list[subpr
             worker_argv(
                 queues="gold,memory",
                 pool="threads",  # one process, one model, every slot feeding its batch
-                concurrency=engine_slots(settings),
+                # On a CPU the engine is compute-bound from about 4 sequences (the engine
+                # alone peaks at C=4 on 2 cores, docs/PERFORMANCE.md): more slots only
+                # stretch each answer's latency. A GPU worker takes n_seq_max slots.
+                concurrency=min(engine_slots(settings), CPU_MODEL_SLOTS),
                 loglevel="WARNING",
                 hostname="gold@%h",
                 logfile=log_to,
