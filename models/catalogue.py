@@ -152,6 +152,17 @@ class EngineConfig:
         }
 
 
+def configured_base(catalogue_path: Path | None, base: str | None) -> tuple[str, BaseSpec]:
+    """The base a worker's settings name, read from its catalogue (no model is touched)."""
+    catalogue = (
+        load_model_catalogue(catalogue_path) if catalogue_path else default_model_catalogue()
+    )
+    name = base or catalogue.default_base
+    if name not in catalogue.bases:
+        raise ConfigError(f"unknown base model {name!r} (known: {', '.join(catalogue.bases)})")
+    return name, catalogue.bases[name]
+
+
 def engine_config(
     data_dir: Path,
     base: str | None = None,

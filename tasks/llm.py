@@ -237,18 +237,13 @@ class LlmBrain:
 
 def _configured_base(ctx: WorkerContext) -> str:
     """The base the settings name (no model is touched), for cache keys while it loads."""
-    from models.catalogue import default_model_catalogue, load_model_catalogue  # noqa: PLC0415
+    from models.catalogue import configured_base  # noqa: PLC0415
 
     s = ctx.settings
     try:
-        catalogue = (
-            load_model_catalogue(s.model_catalogue)
-            if s.model_catalogue
-            else default_model_catalogue()
-        )
+        return configured_base(s.model_catalogue, s.engine_base)[0]
     except (NpcFarmError, OSError, ValueError):
         return s.engine_base or ""
-    return s.engine_base or catalogue.default_base
 
 
 def validate_answer(npc: NPC, fields: dict[str, Any], source: Source) -> Answer:

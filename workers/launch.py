@@ -29,17 +29,9 @@ def lane_pool(queues: str, *, engine_enabled: bool, gpu: bool = False) -> str:
 
 def engine_slots(settings: Settings) -> int:
     """Celery slots a model lane needs to keep every sequence of its engine busy."""
-    from models.catalogue import default_model_catalogue, load_model_catalogue  # noqa: PLC0415
+    from models.catalogue import configured_base  # noqa: PLC0415
 
-    catalogue = (
-        load_model_catalogue(settings.model_catalogue)
-        if settings.model_catalogue
-        else default_model_catalogue()
-    )
-    base = settings.engine_base or catalogue.default_base
-    spec = catalogue.bases.get(base)
-    if spec is None:
-        raise ConfigError(f"unknown base model {base!r} (known: {', '.join(catalogue.bases)})")
+    _, spec = configured_base(settings.model_catalogue, settings.engine_base)
     return spec.n_seq_max
 
 
