@@ -42,7 +42,7 @@ _WORDS = (
         for w in ("the", "you", "and", "night", "blood", "brains", "friend", "village")
     ),
 )
-_TOKEN_NORMAL, _TOKEN_UNKNOWN, _TOKEN_CONTROL, _TOKEN_BYTE = 1, 2, 3, 6  # gguf TokenType
+_TOKEN_NORMAL, _TOKEN_UNKNOWN, _TOKEN_CONTROL, _TOKEN_UNUSED, _TOKEN_BYTE = 1, 2, 3, 5, 6  # gguf
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +55,30 @@ class TinyShape:
     n_layer: int = 2
     n_ff: int = 128
     n_ctx_train: int = 4096
+    n_vocab: int = 0  # pad the vocabulary to this many tokens (0: the tokenizer's own)
+    weight_scale: float = 1.0  # shrinks hidden-layer weights of wide models
 
 
-def vocabulary() -> tuple[list[str], list[float], list[int]]:
-    """Tokens, scores and token types of the tiny tokenizer."""
+# Benchmark shapes: the vocabulary of a real model, the width of a tiny or a real one.
+GEMMA_VOCAB_TINY = TinyShape(n_vocab=262_144)  # host time per token at Gemma's vocabulary
+LLAMA3_8B = TinyShape(
+    n_embd=4096,
+    n_head=32,
+    n_head_kv=8,
+    n_layer=32,
+    n_ff=14336,
+    n_ctx_train=8192,
+    n_vocab=128_256,
+    weight_scale=0.125,
+)
+LLAMA3_VOCAB_SMALL = TinyShape(
+    n_embd=256, n_head=8, n_head_kv=4, n_layer=4, n_ff=512, n_vocab=128_256, weight_scale=0.5
+)
+
+
+def vocabulary(n_vocab: int = 0) -> tuple[list[str], list[float], list[int]]:
+    """Tokens, scores and token types of the tiny tokenizer, padded with unused tokens
+    to `n_vocab` (they never tokenize; a random model may still generate them)."""
     tokens, scores, types = list(_CONTROL), [0.0] * len(_CONTROL), [_TOKEN_UNKNOWN]
     types += [_TOKEN_CONTROL] * (len(_CONTROL) - 1)
     for byte in range(256):
@@ -75,6 +95,10 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
         tokens.append(piece)
         scores.append(float(len(piece)))
         types.append(_TOKEN_NORMAL)
+    for i in range(max(0, n_vocab - len(tokens))):
+        tokens.append(f"<unused{i}>")
+        scores.append(-1e9)
+        types.append(_TOKEN_UNUSED)
     return tokens, scores, types
 
 
@@ -82,14 +106,43 @@ def _random(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.
     return (rng.standard_normal(shape) * std).astype(np.float32)
 
 
-def write_tiny_model(path: Path, *, seed: int = 0, shape: TinyShape = TinyShape()) -> Path:
-    """Write a random-weight llama GGUF with a chat template; returns `path`."""
+class _Pool:
+    """Random weights cut from one pool of normal draws.
+
+    Drawing 8 billion normals takes minutes; a random benchmark model needs values of the
+    right scale, not independent ones, so wide shapes reuse one pool of draws (at most
+    POOL values, scaled per tensor). Shapes that fit the pool get fresh values each.
+    """
+
+    POOL = 1 << 26
+
+    def __init__(self, rng: np.random.Generator, dtype: str) -> None:
+        self._rng = rng
+        self._dtype = np.float32 if dtype == "f32" else np.float16
+        self._pool: np.ndarray | None = None
+
+    def take(self, shape: tuple[int, ...], std: float) -> np.ndarray:
+        size = int(np.prod(shape))
+        if size <= self.POOL // 8:
+            return _random(self._rng, shape, std).astype(self._dtype, copy=False)
+        if self._pool is None:
+            self._pool = self._rng.standard_normal(self.POOL).astype(np.float32)
+        reps = -(-size // self.POOL)
+        flat = np.tile(self._pool, reps)[:size] if reps > 1 else self._pool[:size]
+        return (flat * std).astype(self._dtype).reshape(shape)
+
+
+def write_tiny_model(
+    path: Path, *, seed: int = 0, shape: TinyShape = TinyShape(), dtype: str = "f32"
+) -> Path:
+    """Write a random-weight llama GGUF with a chat template; returns `path`. `dtype`
+    "f16" halves the file (an 8B shape is 16 GB in f16, ready for llama-quantize)."""
     import gguf  # noqa: PLC0415  (a test-time dependency; keeps `models` importable without it)
 
-    tokens, scores, types = vocabulary()
+    tokens, scores, types = vocabulary(shape.n_vocab)
     n_vocab, d = len(tokens), shape.n_embd
     head_dim = d // shape.n_head
-    rng = np.random.default_rng(seed)
+    pool, k = _Pool(np.random.default_rng(seed), dtype), shape.weight_scale
     writer = gguf.GGUFWriter(str(path), ARCH)
     writer.add_name("npcfarm-tiny-random")
     writer.add_context_length(shape.n_ctx_train)
@@ -100,7 +153,9 @@ def write_tiny_model(path: Path, *, seed: int = 0, shape: TinyShape = TinyShape(
     writer.add_head_count_kv(shape.n_head_kv)
     writer.add_rope_dimension_count(head_dim)
     writer.add_layer_norm_rms_eps(1e-5)
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_file_type(
+        gguf.LlamaFileType.ALL_F32 if dtype == "f32" else gguf.LlamaFileType.MOSTLY_F16
+    )
     writer.add_tokenizer_model("llama")
     writer.add_token_list(tokens)
     writer.add_token_scores(scores)
@@ -111,21 +166,21 @@ def write_tiny_model(path: Path, *, seed: int = 0, shape: TinyShape = TinyShape(
     writer.add_add_bos_token(True)
     writer.add_add_space_prefix(False)
     writer.add_chat_template(CHAT_TEMPLATE)
-    writer.add_tensor("token_embd.weight", _random(rng, (n_vocab, d), 1.0))
+    writer.add_tensor("token_embd.weight", pool.take((n_vocab, d), 1.0))
     writer.add_tensor("output_norm.weight", np.ones(d, dtype=np.float32))
-    writer.add_tensor("output.weight", _random(rng, (n_vocab, d), 2.0))
+    writer.add_tensor("output.weight", pool.take((n_vocab, d), 2.0))
     kv = head_dim * shape.n_head_kv
     for i in range(shape.n_layer):
         block = f"blk.{i}"
         writer.add_tensor(f"{block}.attn_norm.weight", np.ones(d, dtype=np.float32))
-        writer.add_tensor(f"{block}.attn_q.weight", _random(rng, (d, d), 0.2))
-        writer.add_tensor(f"{block}.attn_k.weight", _random(rng, (kv, d), 0.2))
-        writer.add_tensor(f"{block}.attn_v.weight", _random(rng, (kv, d), 0.2))
-        writer.add_tensor(f"{block}.attn_output.weight", _random(rng, (d, d), 0.1))
+        writer.add_tensor(f"{block}.attn_q.weight", pool.take((d, d), 0.2 * k))
+        writer.add_tensor(f"{block}.attn_k.weight", pool.take((kv, d), 0.2 * k))
+        writer.add_tensor(f"{block}.attn_v.weight", pool.take((kv, d), 0.2 * k))
+        writer.add_tensor(f"{block}.attn_output.weight", pool.take((d, d), 0.1 * k))
         writer.add_tensor(f"{block}.ffn_norm.weight", np.ones(d, dtype=np.float32))
-        writer.add_tensor(f"{block}.ffn_gate.weight", _random(rng, (shape.n_ff, d), 0.1))
-        writer.add_tensor(f"{block}.ffn_up.weight", _random(rng, (shape.n_ff, d), 0.1))
-        writer.add_tensor(f"{block}.ffn_down.weight", _random(rng, (d, shape.n_ff), 0.1))
+        writer.add_tensor(f"{block}.ffn_gate.weight", pool.take((shape.n_ff, d), 0.1 * k))
+        writer.add_tensor(f"{block}.ffn_up.weight", pool.take((shape.n_ff, d), 0.1 * k))
+        writer.add_tensor(f"{block}.ffn_down.weight", pool.take((d, shape.n_ff), 0.1 * k))
     _finish(writer)
     return path
 

@@ -53,7 +53,7 @@ def live(client: redis.Redis, keys: Keys, *, now: float | None = None) -> dict[s
     return _split(client, keys, now)[0]
 
 
-Metrics = Callable[[], dict[str, float]]  # the engine's live figures (Engine.metrics)
+Metrics = Callable[[], dict[str, Any]]  # the engine's live figures (Engine.metrics)
 
 
 def _entry(info: dict[str, Any], metrics: Metrics | None) -> str:

@@ -204,6 +204,7 @@ class LlmBrain:
                     allowed_actions=tuple(sorted(archetype.allowed_actions)),
                     max_tokens=s.engine_max_tokens,
                     time_limit_s=s.engine_time_limit_s,
+                    tier=str(tier) if tier is not None else "",
                 )
             )
         model = self._model or self._configured

@@ -255,7 +255,7 @@ class Engine:
             "offloaded_layers": min(wanted, self._model.n_layer + 1) if supported else 0,
         }
 
-    def metrics(self) -> dict[str, float]:
+    def metrics(self) -> dict[str, Any]:
         """Queue, live sequences, occupancy, tokens/s, host time per step, time to action
         and to the whole decision (p50/p95 of recent requests)."""
         return self.stats.snapshot(

@@ -215,6 +215,35 @@ class Context:
             raise DecodeFailure(f"no logits for batch index {index}")
         return np.ctypeslib.as_array(ptr, shape=(self.model.n_vocab,))
 
+    def output_rows(self, indices: Sequence[int]) -> np.ndarray:
+        """The logits rows of batch tokens `indices` (ascending), as one (n, n_vocab)
+        matrix: a view of llama.cpp's output buffer, valid until the next decode.
+
+        llama.cpp stores a batch's outputs in batch order, so ascending indices own rows
+        0..n-1; the first and last row are checked against that, and any other layout
+        is gathered row by row instead.
+        """
+        n_vocab = self.model.n_vocab
+        if not indices:
+            return np.zeros((0, n_vocab), dtype=np.float32)
+        base = self._address(lc.llama_get_logits(self.ptr), indices[0])
+        row_bytes = 4 * n_vocab
+        every = np.ctypeslib.as_array(
+            ctypes.cast(base, ctypes.POINTER(ctypes.c_float)), shape=(len(indices), n_vocab)
+        )
+        first = self._address(lc.llama_get_logits_ith(self.ptr, indices[0]), indices[0])
+        last = self._address(lc.llama_get_logits_ith(self.ptr, indices[-1]), indices[-1])
+        if first == base and last == base + (len(indices) - 1) * row_bytes:
+            return every
+        return np.stack([self.logits(i) for i in indices])
+
+    @staticmethod
+    def _address(ptr: Any, index: int) -> int:
+        at = ctypes.cast(ptr, ctypes.c_void_p).value
+        if not at:
+            raise DecodeFailure(f"no logits for batch index {index}")
+        return at
+
     def seq_copy(self, src: int, dst: int) -> None:
         lc.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
 

@@ -1,13 +1,13 @@
-"""Per-sequence sampling with grammar constraints at close to unconstrained cost.
+"""Per-sequence grammar constraints at close to unconstrained cost.
 
 A grammar sampler applied to the whole vocabulary is what makes constrained decoding
-slow: Gemma's 262k-token vocabulary costs about 25 ms per token on two cores, against
-0.25 ms for the unconstrained chain. So, as llama.cpp's common sampler does, we sample
-from the unconstrained chain first and ask the grammar only about that one token. When
-it is rejected we try the few dozen most likely tokens (a numpy threshold over the
-logits, then the grammar on that short list) and only when all of those are rejected
-fall back to the grammar over the whole vocabulary. Each tier is counted, so the
-benchmark can show how often the expensive one runs.
+slow: Gemma's 262k-token vocabulary costs about 25 ms per token on two cores. So, as
+llama.cpp's common sampler does, the token is drawn unconstrained first (for the whole
+batch at once, `models.llm.draw`) and the grammar is asked only about that one token.
+When it is rejected we try the few dozen most likely tokens (a numpy threshold over the
+logits, then the grammar and this sequence's sampler chain on that short list) and only
+when all of those are rejected fall back to the grammar over the whole vocabulary. Each
+tier is counted, so the benchmark can show how often the expensive one runs.
 
 Chains hold only stateless samplers (top-k, temperature, min-p, dist or greedy), so the
 chain having "accepted" a token that the grammar then rejected changes nothing.
@@ -109,10 +109,10 @@ class SequenceSampler:
         self._stats = stats
         self._one = np.zeros(1, dtype=TOKEN_DATA)
         self._one_array = token_array(self._one)
+        self.rng = np.random.default_rng(seed)  # the batch draw's generator for this one
 
-    def choose(self, index: int) -> int:
-        """Pick the next token from batch output `index` and advance the grammar."""
-        token = int(lc.llama_sampler_sample(self._chain, self._ctx.ptr, index))
+    def constrain(self, token: int, index: int) -> int:
+        """`token` (drawn from batch output `index`) or the grammar's nearest choice."""
         if self._grammar is None:
             self._stats.unconstrained += 1
             return token

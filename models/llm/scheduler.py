@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from models.grammar import RESPONSE_PRIMER
+from models.llm.draw import BatchDraw
 from models.llm.framing import Framer
 from models.llm.native import TOKEN_DATA, Batch, Context
 from models.llm.prefix import AdapterKey, Prefix, PrefixCache, PrefixKey
@@ -48,6 +49,7 @@ from models.llm.types import (
 from npcfarm.errors import DecodeFailure
 
 GROUP_QUANTUM = 8  # decode steps one adapter group keeps while another group waits
+HEAD_PROMPT_BUDGET = 0  # prompt tokens a step may carry while action heads are decoding
 _PRIMER = RESPONSE_PRIMER.encode()
 
 
@@ -77,6 +79,7 @@ class Scheduler:
         self._scratch = np.zeros(ctx.model.n_vocab, dtype=TOKEN_DATA)
         self._adapters, self._groups = adapters, groups
         self._sampling, self._constrained, self._seed = sampling, constrained, seed
+        self._draw = BatchDraw(sampling, ctx.model.n_vocab)
         self._stats = stats
         self._reserved = 0  # KV cells promised to live sequences
         self._group: AdapterKey = ()
@@ -131,7 +134,7 @@ class Scheduler:
 
     def _finish(self, ticket: Ticket, result: DecisionResult) -> None:
         self.cancelled.discard(ticket.request_id)
-        self._stats().result_seconds.append(result.seconds)
+        self._stats().count_result(ticket.request.tier, result.seconds)
         ticket.finish(result)
 
     def clear_prefixes(self) -> None:
@@ -243,15 +246,25 @@ class Scheduler:
         return self._group
 
     def _fill(self, members: list[Live]) -> list[tuple[Live, int]]:
-        """Put each member's next token or prompt chunk in the batch; returns outputs."""
+        """Put each member's next token or prompt chunk in the batch; returns outputs.
+
+        While some member is decoding its action head, prompt chunks get at most
+        HEAD_PROMPT_BUDGET tokens a step: a step that carries a 512-token prompt chunk
+        costs as much as dozens of plain steps, and the head is what a game waits for
+        (the NPC moves on it), so heads are decoded in cheap steps first. Heads are a
+        dozen tokens long, so prompts wait a few steps, never indefinitely.
+        """
         batch, outputs = self._batch, []
         batch.clear()
+        heads = False
         for live in members:
             if not live.pending and live.last_token is not None:
                 outputs.append((live, batch.add(live.last_token, live.pos, live.seq_id, True)))
                 live.pos, live.last_token = live.pos + 1, None
+                heads = heads or (self._constrained and not live.head_sent)
+        budget = batch.n + HEAD_PROMPT_BUDGET if heads else batch.capacity
         for live in members:
-            room = batch.capacity - batch.n
+            room = min(batch.capacity, budget) - batch.n
             if live.pending and room > 0:
                 chunk, live.pending = live.pending[:room], live.pending[room:]
                 for k, token in enumerate(chunk, 1):
@@ -274,9 +287,16 @@ class Scheduler:
                 self._end(live, ERROR_DECODE_FAILURE, str(exc))
             return
         model = self._ctx.model
-        for live, index in outputs:
+        try:
+            rows = self._ctx.output_rows([index for _, index in outputs])
+        except DecodeFailure as exc:
+            for live in members:
+                self._end(live, ERROR_DECODE_FAILURE, str(exc))
+            return
+        drawn = self._draw.draw(rows, [live.sampler.rng for live, _ in outputs])
+        for (live, index), draw in zip(outputs, drawn, strict=True):
             try:
-                token = live.sampler.choose(index)
+                token = live.sampler.constrain(draw, index)
             except DecodeFailure as exc:
                 self._end(live, ERROR_DECODE_FAILURE, str(exc))
                 continue
@@ -287,7 +307,7 @@ class Scheduler:
             elif (head := live.head()) is not None:
                 seconds = live.job.ticket.elapsed()
                 live.job.ticket.act(ActionHead(head.action, head.target, head.emotion, seconds))
-                self._stats().action_seconds.append(seconds)
+                self._stats().count_action(live.request.tier, seconds)
 
     def _decode(self) -> None:
         started = time.perf_counter()

@@ -33,6 +33,22 @@ class EngineStats:
     live_sum: int = 0  # live sequences summed over steps: occupancy = live_sum / steps
     result_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
     action_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
+    tier_seconds: dict[str, tuple[deque[float], deque[float]]] = field(default_factory=dict)
+
+    def count_action(self, tier: str, seconds: float) -> None:
+        self.action_seconds.append(seconds)
+        self._tier(tier)[0].append(seconds)
+
+    def count_result(self, tier: str, seconds: float) -> None:
+        self.result_seconds.append(seconds)
+        self._tier(tier)[1].append(seconds)
+
+    def _tier(self, tier: str) -> tuple[deque[float], deque[float]]:
+        kept = self.tier_seconds.get(tier or "untiered")
+        if kept is None:
+            kept = (deque(maxlen=RECENT), deque(maxlen=RECENT))
+            self.tier_seconds[tier or "untiered"] = kept
+        return kept
 
     def count_decode(self, tokens: int, seconds: float) -> None:
         self.decode_calls += 1
@@ -43,8 +59,9 @@ class EngineStats:
         self.steps += 1
         self.live_sum += live
 
-    def snapshot(self, *, n_seq_max: int, queued: int, live: int) -> dict[str, float]:
-        """What status, top and Prometheus show of an engine (npcfarm_engine_*)."""
+    def snapshot(self, *, n_seq_max: int, queued: int, live: int) -> dict[str, Any]:
+        """What status, top and Prometheus show of an engine (npcfarm_engine_*); `tiers`
+        holds the same four latencies for each tier's requests."""
         host = max(self.step_seconds - self.decode_seconds, 0.0)
         return {
             "queued": queued,
@@ -59,6 +76,9 @@ class EngineStats:
             "action_p95_ms": 1000 * _quantile(self.action_seconds, 0.95),
             "decision_p50_ms": 1000 * _quantile(self.result_seconds, 0.5),
             "decision_p95_ms": 1000 * _quantile(self.result_seconds, 0.95),
+            "tiers": {
+                tier: _latencies(acted, whole) for tier, (acted, whole) in self.tier_seconds.items()
+            },
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -67,7 +87,21 @@ class EngineStats:
             list(out["result_seconds"]),
             list(out["action_seconds"]),
         )
+        out["tier_seconds"] = {
+            tier: {"action": list(acted), "decision": list(whole)}
+            for tier, (acted, whole) in self.tier_seconds.items()
+        }
         return out
+
+
+def _latencies(acted: Iterable[float], whole: Iterable[float]) -> dict[str, float]:
+    acted, whole = list(acted), list(whole)
+    return {
+        "action_p50_ms": 1000 * _quantile(acted, 0.5),
+        "action_p95_ms": 1000 * _quantile(acted, 0.95),
+        "decision_p50_ms": 1000 * _quantile(whole, 0.5),
+        "decision_p95_ms": 1000 * _quantile(whole, 0.95),
+    }
 
 
 def _quantile(values: Iterable[float], q: float) -> float:

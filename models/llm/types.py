@@ -37,6 +37,7 @@ class DecisionRequest:
     allowed_actions: tuple[Action, ...]
     max_tokens: int = 96
     time_limit_s: float = 5.0
+    tier: str = ""  # a label only: the engine's latencies are also kept per tier
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,14 +159,22 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
     return Group(table, footer)
 
 
-def _engine_figures(m: dict[str, float]) -> str:
+def _engine_figures(m: dict[str, Any]) -> str:
     """One engine's live figures, as its heartbeat last reported them."""
     if not m:
         return ""
+    tiers = "".join(
+        f"; {tier} action p50/p95 {_latency(t, 'action')}, speech {_latency(t, 'decision')}"
+        for tier, t in sorted((m.get("tiers") or {}).items())
+    )
     return (
         f" queue {m.get('queued', 0):.0f}, live {m.get('live', 0):.0f}/"
         f"{m.get('n_seq_max', 0):.0f}, occupancy {m.get('occupancy', 0):.0%}, "
         f"{m.get('tokens_per_s', 0):.0f} tok/s, host {m.get('host_ms_per_step', 0):.2f} ms/step, "
-        f"action p50/p95 {m.get('action_p50_ms', 0):.0f}/{m.get('action_p95_ms', 0):.0f} ms, "
-        f"decision p50/p95 {m.get('decision_p50_ms', 0):.0f}/{m.get('decision_p95_ms', 0):.0f} ms"
+        f"action p50/p95 {_latency(m, 'action')}, decision p50/p95 {_latency(m, 'decision')}"
+        f"{tiers}"
     )
+
+
+def _latency(m: dict[str, float], what: str) -> str:
+    return f"{m.get(f'{what}_p50_ms', 0):.0f}/{m.get(f'{what}_p95_ms', 0):.0f} ms"

@@ -42,6 +42,12 @@ ENGINE_GAUGES = {  # Engine.metrics() field -> (npcfarm_engine_<name>, help text
     "decision_p50_ms": ("decision_p50_ms", "Submission to the whole decision (median)."),
     "decision_p95_ms": ("decision_p95_ms", "Submission to the whole decision (p95)."),
 }
+TIER_GAUGES = {  # Engine.metrics()["tiers"][tier] field -> npcfarm_engine_tier_<name>
+    "action_p50_ms": "Submission to action, target and emotion, per tier (median).",
+    "action_p95_ms": "Submission to action, target and emotion, per tier (p95).",
+    "decision_p50_ms": "Submission to the speech, the whole decision, per tier (median).",
+    "decision_p95_ms": "Submission to the speech, the whole decision, per tier (p95).",
+}
 
 
 class FarmCollector(Collector):
@@ -98,12 +104,23 @@ class FarmCollector(Collector):
             field: GaugeMetricFamily(f"npcfarm_engine_{name}", text, labels=["process", "base"])
             for field, (name, text) in ENGINE_GAUGES.items()
         }
+        tiered = {
+            field: GaugeMetricFamily(
+                f"npcfarm_engine_tier_{field}", text, labels=["process", "base", "tier"]
+            )
+            for field, text in TIER_GAUGES.items()
+        }
         for process, info in engines.live(self._client, self._keys).items():
-            figures = info.get("metrics") or {}
+            figures, base = info.get("metrics") or {}, str(info.get("base", ""))
             for field, family in families.items():
                 if field in figures:
-                    family.add_metric([process, str(info.get("base", ""))], figures[field])
+                    family.add_metric([process, base], figures[field])
+            for tier, latencies in (figures.get("tiers") or {}).items():
+                for field, family in tiered.items():
+                    if field in latencies:
+                        family.add_metric([process, base, tier], latencies[field])
         yield from families.values()
+        yield from tiered.values()
 
     def _world(self) -> Iterator[Metric]:
         """Inbox and tier-manager counters (farm-wide, no tier label)."""
