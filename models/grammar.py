@@ -20,7 +20,7 @@ space, so even a random-weight model must finish within a known number of charac
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from npcfarm.domain import MAX_SPEECH_CHARS, Action, Emotion, clip_speech
@@ -174,6 +174,63 @@ def parse_head(text: str, allowed: Iterable[Action]) -> ParsedDecision | None:
         return parse_decision(text[:at] + SPEECH_KEY + " null}", allowed)
     except DecisionFormatError:
         return None
+
+
+_TARGET_KEY, _EMOTION_KEY = '"target":', '"emotion":'
+
+
+def forced_continuation(text: str, allowed: Iterable[Action]) -> str:
+    """What must follow `text` (a reply begun with RESPONSE_PRIMER) at the decision's
+    fixed joints, so it can be decoded in one batched pass ("jump-forward") instead of
+    one generation step per token: the target key after a complete action name, the
+    emotion key after a complete target, the speech key after a complete emotion name.
+
+    Empty where the model still has a choice. A joint stops at its colon: the space
+    after it is left to the model, whose tokenizer writes it together with the value
+    (a lone space token there derails a small model). The text the model chose is never
+    changed: where it wrote a joint differently (the grammar allows a missing space),
+    nothing is forced.
+    """
+    if SPEECH_KEY in text or not text.startswith(RESPONSE_PRIMER):
+        return ""
+    if (at := text.find(_EMOTION_KEY)) >= 0:
+        value = _value(text[at + len(_EMOTION_KEY) :])
+        if not value.startswith('"'):
+            return ""
+        return _after_name(value[1:], [e.value for e in Emotion], '", ' + SPEECH_KEY)
+    if (at := text.find(_TARGET_KEY)) >= 0:
+        value = _value(text[at + len(_TARGET_KEY) :])
+        if value.startswith("null"):
+            return _rest("null, " + _EMOTION_KEY, value, len("null"))
+        close = value.find('"', 1)  # a target holds no quote, so the next one closes it
+        if value.startswith('"') and close > 0:
+            return _rest(value[: close + 1] + ", " + _EMOTION_KEY, value, close + 1)
+        return ""
+    names = [Action(a).value for a in allowed]
+    return _after_name(text[len(RESPONSE_PRIMER) :], names, '", ' + _TARGET_KEY)
+
+
+def _value(after_key: str) -> str:
+    return after_key[1:] if after_key.startswith(" ") else after_key
+
+
+def _after_name(written: str, names: Sequence[str], joint: str) -> str:
+    """The rest of `name + joint` once `written` holds one whole name unambiguously."""
+    for name in names:
+        if not written.startswith(name):
+            continue
+        longer = any(other != name and other.startswith(name) for other in names)
+        if len(written) == len(name) and longer:
+            return ""  # "attack" could still become "attack_all"
+        if rest := _rest(name + joint, written, len(name)):
+            return rest
+    return ""
+
+
+def _rest(literal: str, written: str, at_least: int) -> str:
+    return (
+        literal[len(written) :] if len(written) >= at_least and literal.startswith(written) else ""
+    )
 
 
 def salvage(text: str, allowed: Iterable[Action]) -> ParsedDecision | None:

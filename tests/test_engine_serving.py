@@ -10,10 +10,11 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 
-from models.llm import ERROR_CANCELLED, DecisionResult, Engine
+from models.llm import ERROR_CANCELLED, DecisionResult, Engine, scheduler
 from models.testmodels import TinyKit
 from npcfarm.errors import EngineError
 from tests.test_engine import decision_of, engine, kit, request
@@ -92,3 +93,26 @@ def test_the_action_is_known_before_the_speech_is(kit: TinyKit) -> None:
     assert metrics["steps"] > 0 and 0 < metrics["occupancy"] <= 1
     assert metrics["action_p50_ms"] <= metrics["decision_p50_ms"]
     assert metrics["live"] == 0 and metrics["queued"] == 0
+
+
+def test_forced_joints_are_decoded_in_chunks(kit: TinyKit, monkeypatch: pytest.MonkeyPatch) -> None:
+    requests = [request(i) for i in range(4)]
+    with engine(kit, n_seq_max=4) as jumping:
+        jumped = jumping.decide(requests)
+        forced, steps = jumping.stats.forced_tokens, jumping.stats.decode_calls
+    monkeypatch.setattr(scheduler, "forced_continuation", lambda text, allowed: "")
+    with engine(kit, n_seq_max=4) as stepping:
+        stepped = stepping.decide(requests)
+        plain_steps = stepping.stats.decode_calls
+    assert forced > 0 and steps < plain_steps
+    # the forced keys are tokenized on their own, not as the model would have split
+    # them, so later tokens may differ; every decision is still whole and valid
+    assert all(r.error is None and r.action is not None for r in jumped + stepped)
+
+
+def test_latencies_are_kept_per_tier(kit: TinyKit) -> None:
+    with engine(kit, n_seq_max=4) as served:
+        served.decide([replace(request(1), tier="gold"), replace(request(2), tier="silver")])
+        tiers = served.metrics()["tiers"]
+    assert set(tiers) == {"gold", "silver"}
+    assert 0 < tiers["gold"]["action_p50_ms"] <= tiers["gold"]["decision_p50_ms"]

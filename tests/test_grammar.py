@@ -16,7 +16,9 @@ from models.grammar import (
     RESPONSE_PRIMER,
     DecisionFormatError,
     ObjectScanner,
+    _after_name,
     decision_grammar,
+    forced_continuation,
     parse_decision,
     salvage,
 )
@@ -148,3 +150,30 @@ def test_llama_cpp_accepts_what_the_grammar_means(tiny: Model) -> None:
 def test_model_file_is_written_fresh(tmp_path: Path) -> None:
     path = write_tiny_model(tmp_path / "m.gguf", seed=3)
     assert path.read_bytes()[:4] == b"GGUF"
+
+
+@pytest.mark.parametrize(
+    ("text", "forced"),
+    [
+        ('{"action": "', ""),
+        ('{"action": "spea', ""),
+        ('{"action": "speak', '", "target":'),
+        ('{"action": "speak"', ', "target":'),
+        ('{"action": "speak",', ' "target":'),
+        ('{"action": "speak","target"', ""),  # the model wrote the joint its own way
+        ('{"action": "speak", "target": nu', ""),
+        ('{"action": "speak", "target": null', ', "emotion":'),
+        ('{"action": "speak", "target":"p1"', ', "emotion":'),
+        ('{"action": "speak", "target": "p1", "emotion": "calm', '", "speech":'),
+        ('{"action": "speak", "target": "p1", "emotion": "calm", "speech":', ""),
+    ],
+)
+def test_forced_continuation_at_the_fixed_joints(text: str, forced: str) -> None:
+    assert forced_continuation(text, list(Action)) == forced
+
+
+def test_a_name_that_begins_another_is_not_forced_early() -> None:
+    names = ["attack", "attack_all"]
+    assert _after_name("attack", names, '"') == ""  # could still become attack_all
+    assert _after_name('attack"', names, '", ') == ", "
+    assert _after_name("attack_all", names, '"') == '"'

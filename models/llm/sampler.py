@@ -134,6 +134,17 @@ class SequenceSampler:
         lc.llama_sampler_accept(self._grammar, token)
         return token
 
+    def admit(self, token: int) -> bool:
+        """Advance the grammar past a token chosen for the model (a forced one) if the
+        grammar allows it; a disallowed token must never reach llama.cpp's accept,
+        which aborts the process on an empty grammar stack."""
+        if self._grammar is None:
+            return True
+        if not self._allows(token):
+            return False
+        lc.llama_sampler_accept(self._grammar, token)
+        return True
+
     def advance(self, tokens: Sequence[int]) -> None:
         """Move the grammar past tokens already in the prompt (the response primer)."""
         if self._grammar is not None:

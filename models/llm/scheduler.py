@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from models.grammar import RESPONSE_PRIMER
+from models.grammar import RESPONSE_PRIMER, forced_continuation
 from models.llm.draw import BatchDraw
 from models.llm.framing import Framer
 from models.llm.native import TOKEN_DATA, Batch, Context
@@ -80,6 +80,7 @@ class Scheduler:
         self._adapters, self._groups = adapters, groups
         self._sampling, self._constrained, self._seed = sampling, constrained, seed
         self._draw = BatchDraw(sampling, ctx.model.n_vocab)
+        self._forced: dict[str, list[int]] = {}  # forced literal -> its tokens
         self._stats = stats
         self._reserved = 0  # KV cells promised to live sequences
         self._group: AdapterKey = ()
@@ -263,8 +264,8 @@ class Scheduler:
                 live.pos, live.last_token = live.pos + 1, None
                 heads = heads or (self._constrained and not live.head_sent)
         budget = batch.n + HEAD_PROMPT_BUDGET if heads else batch.capacity
-        for live in members:
-            room = min(batch.capacity, budget) - batch.n
+        for live in sorted(members, key=lambda m: not m.forcing):  # forced output first
+            room = (batch.capacity if live.forcing else min(batch.capacity, budget)) - batch.n
             if live.pending and room > 0:
                 chunk, live.pending = live.pending[:room], live.pending[room:]
                 for k, token in enumerate(chunk, 1):
@@ -273,8 +274,32 @@ class Scheduler:
                     live.pos += 1
                 if not live.pending:
                     outputs.append((live, index))
-                self._stats().prompt_tokens_evaluated += len(chunk)
+                if live.forcing:
+                    live.forcing = bool(live.pending)
+                else:
+                    self._stats().prompt_tokens_evaluated += len(chunk)
         return outputs
+
+    def _jump(self, live: Live) -> None:
+        """Jump-forward: queue the text the grammar forces next (a key after a value),
+        token by token as far as the grammar admits, within the token budget."""
+        text = live.text.decode("utf-8", "ignore")
+        literal = forced_continuation(text, live.request.allowed_actions)
+        if not literal:
+            return
+        tokens = self._forced.get(literal)
+        if tokens is None:
+            tokens = self._forced[literal] = self._ctx.model.tokenize(literal, special=False)
+        if live.generated + len(tokens) >= live.request.max_tokens:
+            return
+        admitted = []
+        for token in tokens:
+            if not live.sampler.admit(token):
+                break
+            admitted.append(token)
+        if admitted:
+            live.force(admitted, [self._ctx.model.piece(t) for t in admitted])
+            self._stats().forced_tokens += len(admitted)
 
     def _step(self, group: AdapterKey) -> None:
         members = [live for live in self.live.values() if live.job.group == group]
@@ -302,6 +327,8 @@ class Scheduler:
                 continue
             reason = live.accept(token, model.piece(token), model.is_eog(token))
             self._stats().generated_tokens += 1
+            if reason is None and self._constrained:
+                self._jump(live)
             if reason is not None:
                 self._end(live, reason)
             elif (head := live.head()) is not None:

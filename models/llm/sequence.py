@@ -7,6 +7,7 @@ how its text becomes a validated result read in one place.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from models.grammar import (
@@ -67,6 +68,7 @@ class Live:
     text: bytearray = field(default_factory=bytearray)
     scanner: ObjectScanner = field(default_factory=ObjectScanner)
     head_sent: bool = False  # the action head went to the caller
+    forcing: bool = False  # `pending` holds output tokens the grammar forced, not prompt
 
     def head(self) -> ParsedDecision | None:
         """Action, target and emotion once complete (checked only while not yet sent)."""
@@ -101,6 +103,17 @@ class Live:
             return ERROR_BUDGET
         self.last_token = token
         return None
+
+    def force(self, tokens: Sequence[int], pieces: Sequence[bytes]) -> None:
+        """Queue output the grammar leaves no choice about behind the sampled token: all
+        of it is decoded in the next step as one chunk, as a prompt is."""
+        for piece in pieces:
+            self.generated += 1
+            self.scanner.feed(piece)
+            self.text += piece
+        if self.last_token is not None:
+            self.pending = [self.last_token, *tokens]
+            self.last_token, self.forcing = None, True
 
     def result(self, reason: str, seconds: float, detail: str = "") -> DecisionResult:
         """The result for ending with `reason`: DONE or an ERROR_* kind."""

@@ -28,6 +28,7 @@ class EngineStats:
     adapter_switch_seconds: list[float] = field(default_factory=list)
     sampler: SamplerStats = field(default_factory=SamplerStats)
     generated_tokens: int = 0  # sampled tokens, all requests
+    forced_tokens: int = 0  # output tokens the grammar forced, decoded in chunks
     steps: int = 0  # loop turns that decoded
     step_seconds: float = 0.0  # wall time of those turns (decode plus host work)
     live_sum: int = 0  # live sequences summed over steps: occupancy = live_sum / steps

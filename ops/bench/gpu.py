@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from models.archetypes import default_catalogue
 from models.llm import DecisionRequest, DecisionResult, Engine
@@ -34,6 +36,7 @@ from models.llm.native import supports_gpu_offload, system_info
 from models.prompts import system_prompt
 from models.testmodels import LLAMA3_8B, LLAMA3_VOCAB_SMALL, write_tiny_model
 from npcfarm.domain import Action
+from npcfarm.settings import get_settings
 from ops.bench.harness import console, machine, write_report
 
 SHAPES = {"llama3-8b": LLAMA3_8B, "small": LLAMA3_VOCAB_SMALL}
@@ -100,7 +103,7 @@ def sweep(model: Path, levels: Sequence[int], npp: int, ntg: int) -> dict[int, d
     return out
 
 
-def moonshot(model: Path, npcs: int, period_s: float) -> dict[str, float]:
+def moonshot(model: Path, npcs: int, period_s: float) -> dict[str, Any]:
     """`npcs` Gold decisions arriving evenly over `period_s`: throughput and time to
     action, as a farm of `npcs` NPCs ticking every `period_s` would load one engine."""
     catalogue = default_catalogue()
@@ -115,12 +118,12 @@ def moonshot(model: Path, npcs: int, period_s: float) -> dict[str, float]:
                 system_prompt=system_prompt(archetype),
                 prompt=f"You are NPC {i}. A player stands 2 m away and says: good evening.",
                 allowed_actions=tuple(sorted(archetype.allowed_actions)),
-                max_tokens=48,
+                max_tokens=get_settings().engine_max_tokens,
                 time_limit_s=600.0,
                 tier="gold",
             )
         )
-    with _engine(model, 128, 160, 48, constrained=True) as engine:
+    with _engine(model, 128, 160, get_settings().engine_max_tokens, constrained=True) as engine:
         engine.decide(requests[: len(archetypes)])  # archetype prefixes cached, as when warm
         tickets = []
         started = time.perf_counter()
@@ -132,20 +135,23 @@ def moonshot(model: Path, npcs: int, period_s: float) -> dict[str, float]:
         results: list[DecisionResult] = [t.future.result() for t in tickets]
         seconds = time.perf_counter() - started
         heads = [t.action.result() for t in tickets]
-    acted = sorted(h.seconds for h in heads if h is not None)
-    out = {
+    acted = [h.seconds for h in heads if h is not None]
+    errors = Counter((r.error or "").split(":")[0] for r in results if not r.ok)
+    out: dict[str, Any] = {
         "npcs": npcs,
         "period_s": period_s,
         "seconds": seconds,
         "decisions_per_s": sum(r.ok for r in results) / seconds,
-        "action_p50_ms": 1000 * statistics.median(acted) if acted else 0.0,
-        "action_p95_ms": 1000 * acted[int(0.95 * (len(acted) - 1))] if acted else 0.0,
-        "errors": sum(not r.ok for r in results),
+        "heads": len(acted),
+        "action_p50_ms": float(1000 * np.percentile(acted, 50)) if acted else 0.0,
+        "action_p95_ms": float(1000 * np.percentile(acted, 95)) if acted else 0.0,
+        "errors": dict(errors),
     }
     console.print(
         f"moonshot: {npcs} Gold decisions over {period_s:g} s: "
         f"{out['decisions_per_s']:,.0f} decisions/s, time to action p50 "
-        f"{out['action_p50_ms']:.0f} ms, p95 {out['action_p95_ms']:.0f} ms (target 250 ms)"
+        f"{out['action_p50_ms']:.0f} ms, p95 {out['action_p95_ms']:.0f} ms (target 250 ms); "
+        f"{out['heads']} heads, errors {out['errors'] or 'none'}"
     )
     return out
 
