@@ -29,6 +29,14 @@ class UnknownNPC(InvalidInput):
         self.npc_id = npc_id
 
 
+class EventRefused(InvalidInput):
+    """An inbox entry the ingest dead-letters: `code` is one of npcfarm.events.DeadCode."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
 class TransientError(NpcFarmError):
     """Something outside us failed in a way that a retry may fix."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from npcfarm.domain import NpcId, Vec3, WorldId
 
 MAX_EVENT_BYTES = 4096  # larger inbox entries are dead-lettered unparsed
+MAX_EVENT_DEPTH = 16  # deeper nesting is dead-lettered before it reaches the JSON parser
 MAX_PLAYER_TEXT = 500  # characters of player speech carried to a decision
 MAX_EVENT_ID = 60  # an interaction's answer has tick id `ix-{event_id}`, at most 64
 MAX_FLAGS = 16  # state flags one npc_state event may set
@@ -125,13 +127,45 @@ BridgeEvent = Annotated[
 EVENTS: TypeAdapter[BridgeEvent] = TypeAdapter(BridgeEvent)
 
 
+class DeadCode(StrEnum):
+    """Why an inbox entry was dead-lettered: a closed list a bridge can switch on (the
+    `reason` beside it is for people and may change wording)."""
+
+    TOO_LARGE = "too_large"
+    NOT_UTF8 = "not_utf8"
+    TOO_DEEP = "too_deep"
+    NOT_JSON = "not_json"
+    INVALID_EVENT = "invalid_event"
+    UNKNOWN_NPC = "unknown_npc"
+    NOT_APPLICABLE = "not_applicable"
+    INTERNAL = "internal"
+
+
+DEAD_CODE_MEANINGS = {  # documented in docs/BRIDGE.md (generated)
+    DeadCode.TOO_LARGE: f"the `event` field is over {MAX_EVENT_BYTES:,} bytes; not parsed",
+    DeadCode.NOT_UTF8: "the entry holds bytes that are not UTF-8; `raw` keeps them "
+    "escaped (`\\xe9`)",
+    DeadCode.TOO_DEEP: f"arrays or objects nest deeper than {MAX_EVENT_DEPTH} levels; not parsed",
+    DeadCode.NOT_JSON: "not one JSON document (an empty or missing `event` field too); "
+    "`NaN` and `Infinity` are not JSON",
+    DeadCode.INVALID_EVENT: "JSON, but not one of the event schemas (`reason` names the "
+    "field and the rule)",
+    DeadCode.UNKNOWN_NPC: "names an NPC id the registry does not hold",
+    DeadCode.NOT_APPLICABLE: "valid, but cannot be applied now (an interaction that "
+    "cannot become a job)",
+    DeadCode.INTERNAL: "applying it failed inside the farm: a bug, logged by the ingest; "
+    "the rest of the read was applied",
+}
+
+
 class DeadLetter(BaseModel):
     """One entry of the dead-letter stream: an inbox entry the ingest refused, and why."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    code: DeadCode = Field(description="why the entry was refused, as a stable code")
     reason: Annotated[str, Field(max_length=MAX_REASON_CHARS)] = Field(
-        description="why the entry was refused (validation path and message)"
+        description="why the entry was refused, for people (validation path and message)"
     )
     raw: Annotated[str, Field(max_length=MAX_EVENT_BYTES)] = Field(
         description="the entry's `event` text, cut at the event size cap; for an unknown "
@@ -142,6 +176,11 @@ class DeadLetter(BaseModel):
     )
 
     @classmethod
-    def of(cls, inbox_id: str, reason: str, raw: str) -> DeadLetter:
+    def of(cls, inbox_id: str, code: DeadCode, reason: str, raw: str) -> DeadLetter:
         """Cut reason and text to their caps, so any refusal fits the schema."""
-        return cls(reason=reason[:MAX_REASON_CHARS], raw=raw[:MAX_EVENT_BYTES], inbox_id=inbox_id)
+        return cls(
+            code=code,
+            reason=reason[:MAX_REASON_CHARS],
+            raw=raw[:MAX_EVENT_BYTES],
+            inbox_id=inbox_id,
+        )

@@ -56,6 +56,15 @@ def text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def binary(client: redis.Redis) -> redis.Redis:
+    """A client of the same server whose replies stay bytes, for reading what others
+    wrote: a reply holding bytes that are not UTF-8 would otherwise fail inside redis-py,
+    before the reader could refuse the one entry that holds them."""
+    pool = client.connection_pool
+    kwargs = {**pool.connection_kwargs, "decode_responses": False}
+    return redis.Redis(connection_pool=type(pool)(connection_class=pool.connection_class, **kwargs))
+
+
 def entries(reply: object) -> StreamEntries:
     """XRANGE / XREVRANGE replies of a `decode_responses` client."""
     return cast(StreamEntries, reply or [])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from npcfarm.domain import Decision
-from npcfarm.events import MAX_EVENT_ID, DeadLetter
+from npcfarm.events import MAX_EVENT_ID, DeadCode, DeadLetter
 from npcfarm.settings import Settings
 from ops.bridge.ingest import DEAD_MAXLEN, TRIM_EVERY_S
 from ops.docs import pages, protocol
@@ -48,7 +48,7 @@ def test_every_stated_limit_comes_from_the_code() -> None:
 
 
 def test_dead_letters_fit_their_schema() -> None:
-    letter = DeadLetter.of("1-0", "x" * 1000, "y" * 10_000)
+    letter = DeadLetter.of("1-0", DeadCode.NOT_JSON, "x" * 1000, "y" * 10_000)
     assert len(letter.reason) == 300 and len(letter.raw) == 4096
 
 

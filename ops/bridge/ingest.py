@@ -9,7 +9,6 @@ as bounded data; relationship scores move with them (once per event id).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -18,15 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import redis
+from kombu.exceptions import OperationalError
 from pydantic import ValidationError
 
 from npcfarm import archive
 from npcfarm.domain import Job, Tier
-from npcfarm.errors import first_problem
+from npcfarm.errors import EventRefused, first_problem
 from npcfarm.events import (
-    EVENTS,
-    MAX_EVENT_BYTES,
     BridgeEvent,
+    DeadCode,
     DeadLetter,
     InteractionEvent,
     NpcStateEvent,
@@ -37,8 +36,9 @@ from npcfarm.events import (
 from npcfarm.keys import Keys
 from npcfarm.memory.remember import remember_interaction, remember_quest
 from npcfarm.memory.store import MemoryStore
-from npcfarm.redisconn import entries, stream_gone
+from npcfarm.redisconn import binary, stream_gone
 from npcfarm.registry import load_npcs, save_npcs
+from ops.bridge.entries import Entry, decode, parse
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ return 1
 """
 
 PublishJob = Callable[[Job], None]
+TRANSIENT = (redis.RedisError, OperationalError)  # retried, never dead-lettered
 
 
 @dataclass(slots=True)
@@ -99,6 +100,7 @@ class Ingest:
         self._count = count
         self._claim_idle_ms = claim_idle_ms
         self._relate = client.register_script(_RELATE)
+        self._bytes = binary(client)
 
     def ensure_group(self) -> None:
         try:
@@ -108,43 +110,49 @@ class Ingest:
                 raise
 
     def run_once(self, *, block_ms: int = 1000) -> IngestResult:
-        """Take over stale entries of dead consumers, then read new ones; apply; ack."""
-        claimed = self._client.xautoclaim(
+        """Take over stale entries of dead consumers, then read new ones; apply; ack.
+
+        Read as bytes (decoded entry by entry in `entries.decode`): a bridge's bytes that
+        are not UTF-8 must become a dead letter, not an error inside the Redis client."""
+        claimed = self._bytes.xautoclaim(
             self._keys.inbox, GROUP, self.consumer, self._claim_idle_ms, "0-0", count=self._count
         )
-        batch = entries(claimed[1])
-        if not batch:
-            reply = self._client.xreadgroup(
+        rows = list(claimed[1] or [])
+        if not rows:
+            reply = self._bytes.xreadgroup(
                 GROUP, self.consumer, {self._keys.inbox: ">"}, count=self._count, block=block_ms
             )
-            streams = cast(list[tuple[str, Any]], reply or [])
-            batch = [row for _stream, rows in streams for row in entries(rows)]
-        return self.process(batch)
+            rows = [
+                row for _stream, found in cast(list[tuple[Any, Any]], reply or []) for row in found
+            ]
+        return self.process(decode(rows))
 
-    def process(self, batch: list[tuple[str, dict[str, str]]]) -> IngestResult:
-        """Apply a read; Redis errors propagate (nothing is acknowledged, it comes again)."""
+    def process(self, batch: list[Entry]) -> IngestResult:
+        """Apply a read; Redis errors propagate (nothing is acknowledged, it comes again).
+        Any other failure of one entry dead-letters that entry alone."""
         result = IngestResult()
         parsed: list[tuple[str, BridgeEvent, str]] = []
-        dead: list[tuple[str, str, str]] = []
-        for entry_id, fields in batch:
-            raw = (fields or {}).get("event", "")  # None: trimmed before it was claimed
+        dead: list[tuple[str, DeadCode, str, str]] = []
+        for entry in batch:
             try:
-                parsed.append((entry_id, self._parse(raw), raw))
-            except ValueError as exc:
-                dead.append((entry_id, str(exc), raw))
+                if entry.refused is not None:
+                    raise entry.refused
+                parsed.append((entry.entry_id, parse(entry.raw), entry.raw))
+            except EventRefused as exc:
+                dead.append((entry.entry_id, DeadCode(exc.code), str(exc), entry.raw))
         parsed, unknown = self._split_unknown(parsed)
         refused = self._apply(parsed, result)
         dead = sorted(dead + unknown + refused, key=lambda d: tuple(map(int, d[0].split("-"))))
         pipe = self._client.pipeline(transaction=False)
-        for entry_id, reason, raw in dead:
+        for entry_id, code, reason, raw in dead:
             pipe.xadd(
                 self._keys.dead_letters,
-                DeadLetter.of(entry_id, reason, raw).model_dump(),  # type: ignore[arg-type]  # invariant dict
+                DeadLetter.of(entry_id, code, reason, raw).model_dump(),  # type: ignore[arg-type]  # invariant dict
                 maxlen=DEAD_MAXLEN,
                 approximate=True,
             )
         if batch:
-            pipe.xack(self._keys.inbox, GROUP, *[entry_id for entry_id, _ in batch])
+            pipe.xack(self._keys.inbox, GROUP, *[entry.entry_id for entry in batch])
         result.dead = len(dead)
         result.applied = len(parsed) - len(refused)
         for name, amount in [
@@ -157,25 +165,12 @@ class Ingest:
                 pipe.hincrby(self._keys.ingest_stats, name, amount)
         pipe.execute()
         if dead:
-            log.warning("dead-lettered %d inbox entries (e.g. %s)", len(dead), dead[0][1])
+            log.warning("dead-lettered %d inbox entries (e.g. %s)", len(dead), dead[0][2])
         return result
-
-    @staticmethod
-    def _parse(raw: str) -> BridgeEvent:
-        if len(raw.encode()) > MAX_EVENT_BYTES:
-            raise ValueError(f"event larger than {MAX_EVENT_BYTES} bytes")
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not JSON: {exc.msg} at {exc.pos}") from exc
-        try:
-            return EVENTS.validate_python(data)
-        except ValidationError as exc:
-            raise ValueError(first_problem(exc, subject="event")) from exc
 
     def _split_unknown(
         self, parsed: list[tuple[str, BridgeEvent, str]]
-    ) -> tuple[list[tuple[str, BridgeEvent, str]], list[tuple[str, str, str]]]:
+    ) -> tuple[list[tuple[str, BridgeEvent, str]], list[tuple[str, DeadCode, str, str]]]:
         """Events naming an NPC the registry does not hold are dead-lettered, not applied."""
         named = [(i, e) for i, e, _ in parsed if isinstance(e, NPC_EVENTS)]
         if not named:
@@ -184,7 +179,7 @@ class Ingest:
         missing = {i: e for (i, e), ok in zip(named, known, strict=True) if not ok}
         keep = [(i, e, raw) for i, e, raw in parsed if i not in missing]
         dead = [
-            (i, f"unknown NPC id {missing[i].npc_id!r}", raw)
+            (i, DeadCode.UNKNOWN_NPC, f"unknown NPC id {missing[i].npc_id!r}", raw)
             for i, _, raw in parsed
             if i in missing
         ]
@@ -192,7 +187,7 @@ class Ingest:
 
     def _apply(
         self, parsed: list[tuple[str, BridgeEvent, str]], result: IngestResult
-    ) -> list[tuple[str, str, str]]:
+    ) -> list[tuple[str, DeadCode, str, str]]:
         """Apply valid events; returns those refused while applying (dead letters)."""
         states = [e for _, e, _ in parsed if isinstance(e, NpcStateEvent)]
         if states:
@@ -225,7 +220,13 @@ class Ingest:
                 else:
                     pipe.srem(flags, event.flag)
         pipe.execute()
-        refused: list[tuple[str, str, str]] = []
+        return self._after(parsed, result)
+
+    def _after(
+        self, parsed: list[tuple[str, BridgeEvent, str]], result: IngestResult
+    ) -> list[tuple[str, DeadCode, str, str]]:
+        """Quest bookkeeping and interactions (jobs), one event at a time."""
+        refused: list[tuple[str, DeadCode, str, str]] = []
         for entry_id, event, raw in parsed:
             if isinstance(event, QuestFlagEvent) and not event.set:
                 if not self._client.scard(self._keys.quests(event.npc_id)):
@@ -234,7 +235,15 @@ class Ingest:
                 try:
                     self._interact(event)
                 except ValidationError as exc:  # cannot become a job: refuse, never jam
-                    refused.append((entry_id, f"interaction not applicable: {exc}", raw))
+                    reason = f"interaction not applicable: {first_problem(exc, subject='job')}"
+                    refused.append((entry_id, DeadCode.NOT_APPLICABLE, reason, raw))
+                    continue
+                except TRANSIENT:
+                    raise  # nothing acknowledged: the entry comes again
+                except Exception as exc:  # a bug must not jam the inbox: keep it, go on
+                    log.exception("ingest: applying %s failed", entry_id)
+                    reason = f"applying it failed: {type(exc).__name__}"
+                    refused.append((entry_id, DeadCode.INTERNAL, reason, raw))
                     continue
                 result.jobs += 1
         return refused
@@ -316,7 +325,9 @@ class Ingest:
                 if time.monotonic() - trimmed_at > TRIM_EVERY_S:
                     self.trim()
                     trimmed_at = time.monotonic()
-            except redis.ConnectionError as exc:
+            except (redis.ConnectionError, redis.TimeoutError, OperationalError) as exc:
+                # Redis (or the broker behind publish_job) is restarting: nothing was
+                # acknowledged, so the same entries are read again once it is back.
                 log.warning("ingest: Redis unavailable, retrying in %g s: %s", RETRY_S, exc)
                 stop.wait(RETRY_S)
             except redis.ResponseError as exc:

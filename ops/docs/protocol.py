@@ -13,7 +13,9 @@ from pydantic import BaseModel
 
 from npcfarm.domain import MAX_BATCH, MAX_NEARBY, MAX_SPEECH_CHARS, NPC, Decision
 from npcfarm.events import (
+    DEAD_CODE_MEANINGS,
     MAX_EVENT_BYTES,
+    MAX_EVENT_DEPTH,
     MAX_EVENT_ID,
     MAX_FLAGS,
     MAX_PLAYER_TEXT,
@@ -70,6 +72,7 @@ def limits() -> list[tuple[str, str, str]]:
     return [
         ("characters", "Unicode code points (a string's length as Python counts it)", "all"),
         ("inbox event (`event` field)", f"≤ {MAX_EVENT_BYTES:,} bytes of UTF-8", "ingest"),
+        ("nesting of arrays and objects in an event", f"≤ {MAX_EVENT_DEPTH} levels", "ingest"),
         ("`event_id`", f"1–{MAX_EVENT_ID} characters, any (every event type)", "ingest"),
         ("interaction `text`", f"≤ {MAX_PLAYER_TEXT} characters", "ingest"),
         ("`npc_state` `flags`", f"≤ {MAX_FLAGS} items", "ingest"),
@@ -129,6 +132,11 @@ def _event_table(name: str) -> str:
     return field_table(schema_of(name), skip=COMMON_EVENT_FIELDS)
 
 
+def _codes_table() -> str:
+    rows = [f"| `{code}` | {meaning} |" for code, meaning in DEAD_CODE_MEANINGS.items()]
+    return "\n".join(["| code | meaning |", "|---|---|", *rows])
+
+
 def blocks() -> dict[str, str]:
     """The generated parts of docs/BRIDGE.md, by marker name."""
     decision = schema_of("decision")
@@ -142,6 +150,7 @@ def blocks() -> dict[str, str]:
             _common(interaction), skip=("npc_id", "player_id", "kind", "text")
         ),
         "dead_letter": field_table(schema_of("dead_letter")),
+        "dead_codes": _codes_table(),
         "npc": field_table(npc),
         "npc.state": field_table(nested(npc, "NPCState")),
         "npc.nearby": field_table(nested(npc, "Nearby")),
