@@ -256,7 +256,7 @@ class Job(_Closed):
     tick_id: Annotated[str, Field(min_length=1, max_length=64)]
     tier: Tier = Tier.GOLD
     enqueued_at: float
-    origin: Literal["cli", "interaction"] = "cli"
+    origin: Literal["cli", "interaction", "decide_now"] = "cli"
     player_id: NpcId | None = None
     kind: Literal["talk", "attack", "trade", "gift", "help"] | None = None  # what the player did
     brain: Literal["rules", "llm"] = "llm"  # a player is answered by the best brain there is

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from npcfarm.domain import NpcId, Vec3, WorldId
+from npcfarm.domain import NPC, NpcId, Vec3, WorldId
 
 MAX_EVENT_BYTES = 4096  # larger inbox entries are dead-lettered unparsed
 MAX_EVENT_DEPTH = 16  # deeper nesting is dead-lettered before it reaches the JSON parser
@@ -120,8 +120,38 @@ class QuestFlagEvent(_Event):
     set: bool = Field(True, description="`false` clears the flag")
 
 
+class NpcRegisterEvent(_Event):
+    """Register an NPC, or replace its record (idempotent: the same record twice is one
+    NPC). One record per event, so the event size cap bounds it; send many for bulk."""
+
+    type: Literal["npc_register"]
+    npc: NPC = Field(description="the whole NPC record (schema `npc`)")
+
+
+class NpcRemoveEvent(_Event):
+    """Remove an NPC: its record, its indexes, its due ticks and its latest decision."""
+
+    type: Literal["npc_remove"]
+    npc_id: NpcId = Field(description="a registered NPC")
+
+
+class DecideNowEvent(_Event):
+    """Ask for one decision of an NPC now, at Gold priority, without a player's words:
+    the answer has tick id `now-{event_id}`."""
+
+    type: Literal["decide_now"]
+    npc_id: NpcId = Field(description="a registered NPC")
+
+
 BridgeEvent = Annotated[
-    NpcStateEvent | PlayerPositionEvent | PlayerLeftEvent | InteractionEvent | QuestFlagEvent,
+    NpcStateEvent
+    | PlayerPositionEvent
+    | PlayerLeftEvent
+    | InteractionEvent
+    | QuestFlagEvent
+    | NpcRegisterEvent
+    | NpcRemoveEvent
+    | DecideNowEvent,
     Field(discriminator="type"),
 ]
 EVENTS: TypeAdapter[BridgeEvent] = TypeAdapter(BridgeEvent)
@@ -184,3 +214,25 @@ class DeadLetter(BaseModel):
             raw=raw[:MAX_EVENT_BYTES],
             inbox_id=inbox_id,
         )
+
+
+MAX_SOURCE = 64  # a bridge's name in the inbox entry's `source` field
+Source = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+class Receipt(BaseModel):
+    """One entry of a bridge's receipt stream `{prefix}:receipts:{source}`: how an inbox
+    entry that named that `source` ended."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    inbox_id: Annotated[str, Field(pattern=r"^[0-9]+-[0-9]+$")] = Field(
+        description="the id XADD returned for the entry"
+    )
+    event_id: str = Field(
+        description="the event's `event_id` (empty when the entry could not be parsed)"
+    )
+    status: Literal["applied", "dead"] = Field(
+        description="`applied`, or `dead` (dead-lettered, with `code`)"
+    )
+    code: DeadCode | None = Field(None, description="the dead-letter code when `dead`")

@@ -121,6 +121,20 @@ class Keys:
         """HASH: ingest counters (applied, dead, per event type)."""
         return f"{self.prefix}:stats:ingest"
 
+    @property
+    def api_keys(self) -> str:
+        """HASH: gateway API key id -> JSON record (SHA-256 digest of the secret, worlds,
+        rate, burst, created, revoked)."""
+        return f"{self.prefix}:gateway:keys"
+
+    def bucket(self, key_id: str) -> str:
+        """HASH with TTL: a gateway key's token bucket (`tokens`, `ts`)."""
+        return f"{self.prefix}:gateway:bucket:{key_id}"
+
+    def receipts(self, source: str) -> str:
+        """STREAM: how each inbox entry naming `source` ended (applied or dead)."""
+        return f"{self.prefix}:receipts:{source}"
+
     def applied(self, event_id: str) -> str:
         """STRING with TTL: an interaction event already applied (idempotent redelivery)."""
         return f"{self.prefix}:applied:{event_id}"
@@ -158,6 +172,11 @@ class Keys:
     def relationships(self, npc_id: str) -> str:
         """HASH: player id -> relationship score in [-1, 1] of an NPC."""
         return f"{self.prefix}:rel:{npc_id}"
+
+    def relationships_touched(self, npc_id: str) -> str:
+        """HASH: player id -> epoch s of the last change of that relationship score
+        (scores fade from there, npcfarm/relations.py)."""
+        return f"{self.prefix}:reltouched:{npc_id}"
 
     @property
     def bonded(self) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 import redis
 from pydantic import ValidationError
 
-from npcfarm.domain import NPC
+from npcfarm.domain import NPC, Tier
 from npcfarm.errors import InvalidInput, UnknownNPC, first_problem
 from npcfarm.keys import Keys
 
@@ -43,6 +43,30 @@ def save_npcs(client: redis.Redis, keys: Keys, npcs: Iterable[NPC]) -> int:
         count += 1
     pipe.execute()
     return count
+
+
+def remove_npcs(client: redis.Redis, keys: Keys, npc_ids: Sequence[str]) -> int:
+    """Remove NPCs and everything that schedules or indexes them; returns how many
+    existed. Their memory and archive rows stay (an operator's `memory` commands)."""
+    if not npc_ids:
+        return 0
+    worlds = client.hmget(keys.world_of, list(npc_ids))
+    pipe = client.pipeline(transaction=False)
+    for npc_id, found in zip(npc_ids, worlds, strict=True):
+        if found:
+            world = str(found)
+            for key in (keys.latest(world), keys.positions(world), keys.tier_state(world)):
+                pipe.hdel(key, npc_id)
+            pipe.srem(keys.world_npcs(world), npc_id)
+        for tier in Tier:
+            pipe.zrem(keys.due(tier), npc_id)
+        pipe.hdel(keys.world_of, npc_id)
+        pipe.hdel(keys.archetype_of, npc_id)
+        pipe.hdel(keys.pending, npc_id)
+        pipe.srem(keys.npcs, npc_id)
+        pipe.delete(keys.npc(npc_id))
+    pipe.execute()
+    return sum(1 for world in worlds if world)
 
 
 def position_text(npc: NPC) -> str:

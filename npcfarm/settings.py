@@ -25,6 +25,7 @@ from npcfarm.errors import ConfigError
 
 SECRET_FIELDS = ("redis_url", "archive_url", "flower_password")  # never read from the TOML file
 _FLOWER: JsonDict = {"used_by": "`flower`"}  # where the Flower settings are read
+_GATEWAY: JsonDict = {"used_by": "`gateway`"}
 PACKAGED_TICKS = Path(__file__).resolve().parent.parent / "schedules" / "ticks.toml"
 
 
@@ -384,6 +385,43 @@ class Settings(BaseSettings):
     flower_user: str | None = Field(None, description="basic-auth user", json_schema_extra=_FLOWER)
     flower_password: SecretStr | None = Field(
         None, description="basic-auth password. Env only.", json_schema_extra=_FLOWER
+    )
+
+    relationship_half_life_h: float = Field(
+        168.0,
+        ge=0,
+        description=(
+            "hours in which a player's relationship score with an NPC halves without "
+            "contact (0: never fades); an NPC leaves the bond floor once it fades below "
+            "the bond threshold"
+        ),
+        json_schema_extra={"used_by": "ingest, scheduler"},
+    )
+
+    # HTTP gateway.
+    gateway_address: str = Field(
+        "127.0.0.1", description="address `npcfarm gateway` listens on", json_schema_extra=_GATEWAY
+    )
+    gateway_port: int = Field(
+        8700,
+        ge=1,
+        le=65535,
+        description="port `npcfarm gateway` listens on",
+        json_schema_extra=_GATEWAY,
+    )
+    gateway_max_body_bytes: int = Field(
+        65_536,
+        ge=4096,
+        le=16 * 1024 * 1024,
+        description="largest request body the gateway reads (413 `body_too_large` past it)",
+        json_schema_extra=_GATEWAY,
+    )
+    gateway_max_wait_ms: int = Field(
+        30_000,
+        ge=0,
+        le=120_000,
+        description="longest a request may wait (`wait_ms`) for an answer or a long-poll",
+        json_schema_extra=_GATEWAY,
     )
 
     log_level: str = Field(

@@ -23,12 +23,15 @@ from npcfarm import audit
 from npcfarm.domain import TIER_ORDER, Tier
 from npcfarm.errors import ConfigError, NpcFarmError
 from npcfarm.keys import Keys
-from npcfarm.settings import Settings
+from npcfarm.relations import fade_bonded
+from npcfarm.settings import Settings, get_settings
 from schedules.config import TicksConfig, digest, load_ticks, parse_ticks
 from schedules.conversations import ConversationCloser, PublishSummary
 from schedules.leader import LeaderLease
 from schedules.sweep import DueSweep, PublishBatch
 from schedules.tier_manager import TierManager
+
+FADE_EVERY_S = 30.0  # how often the leader lets faded relationships off the bond floor
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,7 @@ class Scheduler:
         self.lease = LeaderLease(client, keys.leader, ttl_s=settings.lease_ttl_s)
         self._sweep = DueSweep(client, keys, limit=settings.sweep_limit)
         self._tiers = TierManager(client, keys)
+        self._faded_at = 0.0
         self._closer = (
             ConversationCloser(client, keys, publish_summary) if publish_summary else None
         )
@@ -111,10 +115,15 @@ class Scheduler:
         self.sweeps += 1
 
     def tiers_job(self) -> None:
-        """Recompute the tiers of every live world (leader only)."""
+        """Recompute the tiers of every live world (leader only); now and then, first
+        let faded relationships go from the bond floor."""
         if not self.lease.is_leader:
             return
         try:
+            if time.monotonic() - self._faded_at > FADE_EVERY_S:
+                self._faded_at = time.monotonic()
+                half_life = get_settings().relationship_half_life_h * 3600
+                fade_bonded(self._client, self._keys, half_life_s=half_life)
             reports = self._tiers.recompute_all(self.config, self.config.activation.policy())
         except (redis.RedisError, ValueError) as exc:
             log.error("tier recompute failed (will retry): %s", exc)

@@ -31,6 +31,7 @@ from npcfarm.memory.render import PromptMemory
 from tasks.breaker import CircuitBreaker
 from tasks.context import WorkerContext
 from tasks.response_cache import cache_key, lookup
+from tasks.said import AT_PLAYER, SPEAKING, refusal
 from tasks.speaking import Asking
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,13 @@ class LlmBrain:
         if s.response_cache_ttl_s:
             for i, fields in enumerate(lookup(ctx, digests, tier)):
                 if fields:
-                    answers[i] = validate_answer(asked[i].npc, fields, Source.CACHE)
+                    answers[i] = validate_answer(
+                        asked[i].npc,
+                        fields,
+                        Source.CACHE,
+                        player_id=asked[i].player_id,
+                        words=asked[i].words,
+                    )
         todo = [i for i, a in enumerate(answers) if a is None]
         if todo and (why := self._unavailable(ctx)):
             for i in todo:
@@ -247,9 +254,17 @@ def _configured_base(ctx: WorkerContext) -> str:
         return s.engine_base or ""
 
 
-def validate_answer(npc: NPC, fields: dict[str, Any], source: Source) -> Answer:
+def validate_answer(
+    npc: NPC,
+    fields: dict[str, Any],
+    source: Source,
+    *,
+    player_id: str | None = None,
+    words: str | None = None,
+) -> Answer:
     """Validate a model decision against the schema and the NPC's world, once more; a
-    refused one goes to the rules brain and says why."""
+    refused one goes to the rules brain and says why. An answer to a player aims at
+    that player, and speaks only where the action carries speech (tasks/said.py)."""
     try:
         action, emotion = Action(fields["action"]), Emotion(fields["emotion"])
     except (KeyError, ValueError):
@@ -259,9 +274,15 @@ def validate_answer(npc: NPC, fields: dict[str, Any], source: Source) -> Answer:
         return Answer(None, Source.RULES, "invalid_output")
     seen = {e.id for e in (*npc.state.nearby_players, *npc.state.nearby_npcs)}
     target = fields.get("target") if fields.get("target") in seen else None
+    if player_id is not None and action in AT_PLAYER:
+        target = player_id
     speech = clip_speech(str(fields["speech"])) if fields.get("speech") else None
+    if speech and action not in SPEAKING:
+        speech = None
     if speech and echoes_instructions(speech, archetype):
         return Answer(None, Source.RULES, "prompt_echo")
+    if speech and (why := refusal(speech, words)):
+        return Answer(None, Source.RULES, why)
     return Answer(RuleChoice(action, target, speech, emotion), source, None)
 
 

@@ -54,8 +54,13 @@ class Asking:
                 out.append(self._final(i, ticket.future.result()))
                 continue
             fields = {"action": str(head.action), "target": head.target, "speech": None}
+            asked = self.asked[i]
             answer = validate_answer(
-                self.asked[i].npc, {**fields, "emotion": str(head.emotion)}, Source.LLM
+                asked.npc,
+                {**fields, "emotion": str(head.emotion)},
+                Source.LLM,
+                player_id=asked.player_id,
+                words=asked.words,
             )
             if answer.choice is not None:
                 answer = replace(answer, speaking=not ticket.future.done(), reason=self._why(i))
@@ -103,7 +108,10 @@ class Asking:
 
         if result.error is not None:
             return Answer(None, Source.RULES, result.error.split(":")[0][:64])
-        answer = validate_answer(self.asked[i].npc, _fields(result), Source.LLM)
+        asked = self.asked[i]
+        answer = validate_answer(
+            asked.npc, _fields(result), Source.LLM, player_id=asked.player_id, words=asked.words
+        )
         if answer.choice is not None and (why := self._why(i)):
             answer = replace(answer, reason=why)
         return answer

@@ -23,6 +23,7 @@ from npcfarm.errors import EventRefused, first_problem
 from npcfarm.events import EVENTS, MAX_EVENT_BYTES, MAX_EVENT_DEPTH, BridgeEvent, DeadCode
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_SOURCE = re.compile(rb"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class Entry:
     entry_id: str
     raw: str
     refused: EventRefused | None = None
+    source: str | None = None  # the bridge's name: its receipt goes to receipts:{source}
 
 
 def decode(rows: Iterable[tuple[bytes, Mapping[bytes, bytes] | None]]) -> list[Entry]:
@@ -41,13 +43,14 @@ def decode(rows: Iterable[tuple[bytes, Mapping[bytes, bytes] | None]]) -> list[E
     for entry_id, fields in rows:
         data = (fields or {}).get(b"event", b"")  # None: trimmed before it was claimed
         ident = entry_id.decode("ascii")
+        source = _source((fields or {}).get(b"source"))
         try:
-            out.append(Entry(ident, data.decode("utf-8")))
+            out.append(Entry(ident, data.decode("utf-8"), source=source))
         except UnicodeDecodeError as exc:
             bad = data[exc.start : exc.start + 1].hex()
             reason = f"not UTF-8: byte 0x{bad} at offset {exc.start}"
             text = data.decode("utf-8", "backslashreplace")
-            out.append(Entry(ident, text, EventRefused(DeadCode.NOT_UTF8, reason)))
+            out.append(Entry(ident, text, EventRefused(DeadCode.NOT_UTF8, reason), source))
     return out
 
 
@@ -98,6 +101,11 @@ def too_deep(raw: str) -> bool:
         elif char in "]}":
             level -= 1
     return False
+
+
+def _source(value: bytes | None) -> str | None:
+    """A well-formed `source` field, else None (no receipt; the event still applies)."""
+    return value.decode("ascii") if value and _SOURCE.match(value) else None
 
 
 def _not_json(constant: str) -> Any:

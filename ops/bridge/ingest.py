@@ -27,44 +27,38 @@ from npcfarm.events import (
     BridgeEvent,
     DeadCode,
     DeadLetter,
+    DecideNowEvent,
     InteractionEvent,
+    NpcRegisterEvent,
+    NpcRemoveEvent,
     NpcStateEvent,
     PlayerLeftEvent,
     PlayerPositionEvent,
     QuestFlagEvent,
+    Receipt,
 )
 from npcfarm.keys import Keys
 from npcfarm.memory.remember import remember_interaction, remember_quest
 from npcfarm.memory.store import MemoryStore
 from npcfarm.redisconn import binary, stream_gone
-from npcfarm.registry import load_npcs, save_npcs
+from npcfarm.registry import load_npcs, remove_npcs, save_npcs
+from npcfarm.relations import BOND_THRESHOLD, RELATE
+from npcfarm.settings import get_settings
 from ops.bridge.entries import Entry, decode, parse
+from schedules.config import TicksConfig, load_ticks, parse_ticks
+from schedules.placement import register_npcs
 
 log = logging.getLogger(__name__)
 
 GROUP = "ingest"  # consumer group name on the inbox stream
 READ_COUNT = 500  # inbox entries taken per round
 DEAD_MAXLEN = 100_000  # dead letters kept (approximate)
+RECEIPTS_MAXLEN = 10_000  # receipts kept per source (approximate)
 CLAIM_IDLE_MS = 30_000  # entries pending this long in a dead consumer are taken over
 APPLIED_TTL_S = 86_400  # how long an interaction's event id is remembered
 TRIM_EVERY_S = 5.0  # how often processed inbox entries are trimmed away
 RETRY_S = 2.0  # pause after a Redis connection error
 RELATIONSHIP_DELTA = {"talk": 0.02, "trade": 0.05, "gift": 0.15, "help": 0.25, "attack": -0.3}
-
-# KEYS: applied(event), relationships(npc), bonded; ARGV: ttl, player, delta, threshold, npc
-_RELATE = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
-local score = tonumber(redis.call('HINCRBYFLOAT', KEYS[2], ARGV[2], ARGV[3]))
-if score > 1 then score = 1 elseif score < -1 then score = -1 end
-redis.call('HSET', KEYS[2], ARGV[2], score)
-local strongest = 0
-for _, value in ipairs(redis.call('HVALS', KEYS[2])) do
-  strongest = math.max(strongest, math.abs(tonumber(value)))
-end
-if strongest >= tonumber(ARGV[4]) then redis.call('SADD', KEYS[3], ARGV[5])
-else redis.call('SREM', KEYS[3], ARGV[5]) end
-return 1
-"""
 
 PublishJob = Callable[[Job], None]
 TRANSIENT = (redis.RedisError, OperationalError)  # retried, never dead-lettered
@@ -86,7 +80,7 @@ class Ingest:
         *,
         publish_job: PublishJob,
         consumer: str,
-        bond_threshold: float = 0.5,
+        bond_threshold: float = BOND_THRESHOLD,
         count: int = READ_COUNT,
         claim_idle_ms: int = CLAIM_IDLE_MS,
         memory: MemoryStore | None = None,
@@ -99,7 +93,7 @@ class Ingest:
         self._threshold = bond_threshold
         self._count = count
         self._claim_idle_ms = claim_idle_ms
-        self._relate = client.register_script(_RELATE)
+        self._relate = client.register_script(RELATE)
         self._bytes = binary(client)
 
     def ensure_group(self) -> None:
@@ -151,6 +145,7 @@ class Ingest:
                 maxlen=DEAD_MAXLEN,
                 approximate=True,
             )
+        self._receipts(pipe, batch, parsed, {d[0]: d[1] for d in dead})
         if batch:
             pipe.xack(self._keys.inbox, GROUP, *[entry.entry_id for entry in batch])
         result.dead = len(dead)
@@ -167,6 +162,34 @@ class Ingest:
         if dead:
             log.warning("dead-lettered %d inbox entries (e.g. %s)", len(dead), dead[0][2])
         return result
+
+    def _receipts(
+        self,
+        pipe: redis.client.Pipeline,
+        batch: list[Entry],
+        parsed: list[tuple[str, BridgeEvent, str]],
+        dead: dict[str, DeadCode],
+    ) -> None:
+        """How each entry that named a `source` ended, on that source's receipt stream
+        (written with the acknowledgement: a receipt is never lost nor sent early)."""
+        events = {entry_id: event.event_id for entry_id, event, _ in parsed}
+        for entry in batch:
+            if entry.source is None:
+                continue
+            code = dead.get(entry.entry_id)
+            receipt = Receipt(
+                inbox_id=entry.entry_id,
+                event_id=events.get(entry.entry_id, ""),
+                status="dead" if code else "applied",
+                code=code,
+            )
+            fields = receipt.model_dump(mode="json", exclude_none=True)
+            pipe.xadd(
+                self._keys.receipts(entry.source),
+                fields,  # type: ignore[arg-type]  # invariant dict
+                maxlen=RECEIPTS_MAXLEN,
+                approximate=True,
+            )
 
     def _split_unknown(
         self, parsed: list[tuple[str, BridgeEvent, str]]
@@ -231,9 +254,13 @@ class Ingest:
             if isinstance(event, QuestFlagEvent) and not event.set:
                 if not self._client.scard(self._keys.quests(event.npc_id)):
                     self._client.srem(self._keys.questing, event.npc_id)
-            elif isinstance(event, InteractionEvent):
+            elif isinstance(event, NpcRegisterEvent):
+                register_npcs(self._client, self._keys, [event.npc], self._ticks())
+            elif isinstance(event, NpcRemoveEvent):
+                remove_npcs(self._client, self._keys, [event.npc_id])
+            elif isinstance(event, (InteractionEvent, DecideNowEvent)):
                 try:
-                    self._interact(event)
+                    self._job(event)
                 except ValidationError as exc:  # cannot become a job: refuse, never jam
                     reason = f"interaction not applicable: {first_problem(exc, subject='job')}"
                     refused.append((entry_id, DeadCode.NOT_APPLICABLE, reason, raw))
@@ -274,6 +301,31 @@ class Ingest:
             updated.append(new)
         save_npcs(self._client, self._keys, updated)
 
+    def _ticks(self) -> TicksConfig:
+        """The farm's active tick configuration (what the scheduler runs on), else the
+        configured file: a registered NPC is placed on the schedule as an import is."""
+        toml = self._client.hget(self._keys.ticks_config, "toml")
+        if toml:
+            return parse_ticks(str(toml), origin="redis")
+        return load_ticks(get_settings().ticks_file)[0]
+
+    def _job(self, event: InteractionEvent | DecideNowEvent) -> None:
+        if isinstance(event, InteractionEvent):
+            self._interact(event)
+        else:
+            self._decide_now(event)
+
+    def _decide_now(self, event: DecideNowEvent) -> None:
+        """A single-NPC Gold job on a bridge's request (no player, no words)."""
+        job = Job(
+            npc_id=event.npc_id,
+            tick_id=f"now-{event.event_id}",
+            tier=Tier.GOLD,
+            enqueued_at=time.time(),
+            origin="decide_now",
+        )
+        self._publish_job(job)
+
     def _interact(self, event: InteractionEvent) -> None:
         """Relationship update (once per event id) and an immediate Gold job."""
         job = Job(
@@ -291,6 +343,7 @@ class Ingest:
                 self._keys.applied(event.event_id),
                 self._keys.relationships(event.npc_id),
                 self._keys.bonded,
+                self._keys.relationships_touched(event.npc_id),
             ],
             args=[
                 APPLIED_TTL_S,
@@ -298,6 +351,8 @@ class Ingest:
                 RELATIONSHIP_DELTA[event.kind],
                 self._threshold,
                 event.npc_id,
+                time.time(),
+                get_settings().relationship_half_life_h * 3600,
             ],
         )
         # Remembered before the job is published, so the answer already knows it.
@@ -350,4 +405,4 @@ class Ingest:
         return int(self._client.xtrim(self._keys.inbox, minid=floor, approximate=False))
 
 
-NPC_EVENTS = (NpcStateEvent, InteractionEvent, QuestFlagEvent)
+NPC_EVENTS = (NpcStateEvent, InteractionEvent, QuestFlagEvent, NpcRemoveEvent, DecideNowEvent)

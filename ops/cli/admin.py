@@ -18,6 +18,7 @@ from npcfarm.errors import InvalidInput
 from npcfarm.keys import Keys
 from npcfarm.redisconn import connect, keys_for, require
 from npcfarm.registry import get_npc
+from npcfarm.relations import current
 from npcfarm.results import latest_decision
 from npcfarm.settings import get_settings
 from schedules.config import load_ticks
@@ -81,8 +82,10 @@ def live_state(client: redis.Redis, keys: Keys, npc: NPC) -> dict[str, object]:
     pipe.hget(keys.near(npc.world), npc.id)
     pipe.smembers(keys.quests(npc.id))
     pipe.hgetall(keys.relationships(npc.id))
+    pipe.hgetall(keys.relationships_touched(npc.id))
     pipe.hget(keys.held_claim(npc.world), npc.id)
-    *dues, near, quests, relationships, claim = pipe.execute()
+    *dues, near, quests, relationships, touched, claim = pipe.execute()
+    half_life = get_settings().relationship_half_life_h * 3600
     now_in = next((t for t, due in zip(Tier, dues, strict=True) if due is not None), None)
     due = next((d for d in dues if d is not None), None)
     return {
@@ -90,7 +93,10 @@ def live_state(client: redis.Redis, keys: Keys, npc: NPC) -> dict[str, object]:
         "next_tick_in_s": round(float(due) - time.time(), 2) if due is not None else None,
         "nearest_player": json.loads(near)[0] if near else None,
         "quest_flags": sorted(quests),
-        "relationships": {p: float(s) for p, s in relationships.items()},
+        "relationships": {  # as they stand now, faded since their last change
+            p: round(s, 4)
+            for p, s in current(relationships, touched, time.time(), half_life).items()
+        },
         "claim": claim,
     }
 

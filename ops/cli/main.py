@@ -31,6 +31,7 @@ from npcfarm.settings import get_settings
 from ops.cli.admin import npc_app, ticks_app, world_app
 from ops.cli.archive import archive_app, archiver
 from ops.cli.docs import docs
+from ops.cli.gateway import gateway, keys_app
 from ops.cli.memory import memory_app
 from ops.cli.models import evaluate, models_app
 
@@ -45,6 +46,8 @@ app.add_typer(ticks_app, name="ticks")
 app.add_typer(models_app, name="models")
 app.add_typer(memory_app, name="memory")
 app.add_typer(archive_app, name="archive")
+app.add_typer(keys_app, name="keys")
+app.command()(gateway)
 app.command(name="docs")(docs)
 app.command("archiver")(archiver)
 app.command(name="eval")(evaluate)

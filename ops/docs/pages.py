@@ -33,6 +33,7 @@ class Page:
 PAGES = (
     Page("docs/BRIDGE.md", protocol.blocks),
     Page("docs/OPERATIONS.md", settings_table.blocks),
+    Page("docs/GATEWAY.md", protocol.gateway_blocks),
 )
 
 

@@ -21,11 +21,15 @@ from npcfarm.events import (
     MAX_PLAYER_TEXT,
     MAX_REASON_CHARS,
     DeadLetter,
+    DecideNowEvent,
     InteractionEvent,
+    NpcRegisterEvent,
+    NpcRemoveEvent,
     NpcStateEvent,
     PlayerLeftEvent,
     PlayerPositionEvent,
     QuestFlagEvent,
+    Receipt,
 )
 from npcfarm.results import PUBLISH_CHUNK
 from npcfarm.settings import Settings
@@ -47,7 +51,11 @@ DOCUMENTS: dict[str, type[BaseModel]] = {
     "event.player_left": PlayerLeftEvent,
     "event.interaction": InteractionEvent,
     "event.quest_flag": QuestFlagEvent,
+    "event.npc_register": NpcRegisterEvent,
+    "event.npc_remove": NpcRemoveEvent,
+    "event.decide_now": DecideNowEvent,
     "dead_letter": DeadLetter,
+    "receipt": Receipt,
     "npc": NPC,
 }
 COMMON_EVENT_FIELDS = ("type", "event_id", "ts")  # tabled once, in §6.1
@@ -151,6 +159,7 @@ def blocks() -> dict[str, str]:
         ),
         "dead_letter": field_table(schema_of("dead_letter")),
         "dead_codes": _codes_table(),
+        "receipt": field_table(schema_of("receipt")),
         "npc": field_table(npc),
         "npc.state": field_table(nested(npc, "NPCState")),
         "npc.nearby": field_table(nested(npc, "Nearby")),
@@ -160,3 +169,11 @@ def blocks() -> dict[str, str]:
         if name.startswith("event."):
             out[name] = _event_table(name)
     return out
+
+
+def gateway_blocks() -> dict[str, str]:
+    """The generated parts of docs/GATEWAY.md."""
+    from ops.gateway.problems import ERROR_MEANINGS  # noqa: PLC0415  (imports FastAPI)
+
+    rows = [f"| `{code}` | {meaning} |" for code, meaning in ERROR_MEANINGS.items()]
+    return {"gateway_codes": "\n".join(["| code | meaning |", "|---|---|", *rows])}

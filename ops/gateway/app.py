@@ -1,0 +1,213 @@
+"""The gateway application: authentication, rate limits, body caps, health and metrics.
+
+FastAPI on uvicorn, for three reasons: the rAthena integration this door is for names
+it; request and response bodies are the farm's own pydantic models, so the OpenAPI
+document and the JSON Schemas come from the same classes the ingest validates with;
+and long-polls and the server-sent event stream need an async server, where a slow
+client costs a coroutine, not a thread. Redis is reached with redis-py's asyncio client.
+
+Every write goes through the inbox (the ingest applies it, with the same validation,
+dead letters and idempotency as a Redis bridge's event); every read comes from the
+latest hash and the world streams. The gateway holds no state of its own beyond keys.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from npcfarm.keys import Keys
+from npcfarm.settings import Settings, get_settings
+from ops.docs.protocol import DOCUMENTS, schema_of
+from ops.gateway import apikeys
+from ops.gateway.apikeys import ApiKey
+from ops.gateway.problems import ErrorCode, Problem, on_problem, on_validation
+
+API_VERSION = "1"  # in the `Npcfarm-Api` header; a breaking change moves to /ai/v2/
+
+# KEYS: bucket; ARGV: now, rate, burst. Returns {allowed, seconds until one token}.
+_BUCKET = """
+local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local held = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(held[1]) or burst
+local ts = tonumber(held[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local allowed, wait = 0, (1 - tokens) / rate
+if tokens >= 1 then allowed, tokens, wait = 1, tokens - 1, 0 end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return {allowed, tostring(wait)}
+"""
+
+
+class Gateway:
+    """What every route needs: settings, key names, the async Redis client."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(
+            settings.resolved_redis_url, decode_responses=True, health_check_interval=30
+        )
+        self._bucket = self.redis.register_script(_BUCKET)
+        self.metrics = CollectorRegistry()
+        self.requests = Counter(
+            "npcfarm_gateway_requests",
+            "Gateway requests by route and status.",
+            ["route", "status"],
+            registry=self.metrics,
+        )
+
+    async def caller(self, request: Request) -> ApiKey:
+        """The key of `Authorization: Bearer nfk_...`, after its rate limit."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        parts = apikeys.split_token(token.strip()) if scheme.lower() == "bearer" else None
+        if parts is None:
+            raise _unauthorized("an `Authorization: Bearer nfk_...` key is required")
+        raw = await self.redis.hget(self.keys.api_keys, parts[0])
+        key = apikeys.load(raw) if raw else None
+        if key is None or not apikeys.matches(key, parts[1]):
+            raise _unauthorized("unknown key")
+        if key.revoked is not None:
+            raise _unauthorized("the key was revoked")
+        allowed, wait = await self._bucket(
+            keys=[self.keys.bucket(key.key_id)], args=[time.time(), key.rate, key.burst]
+        )
+        if not int(allowed):
+            retry = max(1, math.ceil(float(wait)))
+            raise Problem(
+                429,
+                ErrorCode.RATE_LIMITED,
+                f"over {key.rate:g} requests/s (burst {key.burst})",
+                headers={"Retry-After": str(retry)},
+            )
+        return key
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(
+        401, ErrorCode.UNAUTHORIZED, detail, headers={"WWW-Authenticate": 'Bearer realm="npcfarm"'}
+    )
+
+
+class BodyLimit:
+    """Refuses bodies over the cap before any route reads them, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(self.limit)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise Problem(413, ErrorCode.BODY_TOO_LARGE, f"body over {self.limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse(
+        {
+            "type": f"https://npcfarm.invalid/problems/{ErrorCode.BODY_TOO_LARGE}",
+            "title": "body too large",
+            "status": 413,
+            "code": ErrorCode.BODY_TOO_LARGE,
+            "detail": f"body over {limit} bytes",
+        },
+        status_code=413,
+        media_type="application/problem+json",
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    from ops.gateway.routes import router  # noqa: PLC0415  (routes import this module)
+
+    gateway = Gateway(settings or get_settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await gateway.redis.aclose()
+
+    app = FastAPI(
+        title="npcfarm gateway",
+        version=API_VERSION,
+        summary="The bridge protocol over HTTP: events in, decisions out (docs/GATEWAY.md).",
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+
+    async def on_redis(_request: Request, exc: Exception) -> JSONResponse:
+        problem = Problem(503, ErrorCode.UNAVAILABLE, f"Redis unavailable: {type(exc).__name__}")
+        return await on_problem(_request, problem)
+
+    app.add_exception_handler(RedisError, on_redis)
+
+    @app.middleware("http")
+    async def count(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        route = request.scope.get("route")
+        gateway.requests.labels(
+            getattr(route, "path", "unmatched"), str(response.status_code)
+        ).inc()
+        response.headers["Npcfarm-Api"] = API_VERSION
+        return response
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, bool]:
+        """The process answers (liveness)."""
+        return {"ok": True}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> dict[str, bool]:
+        """Redis answers (readiness): 503 `unavailable` otherwise."""
+        await gateway.redis.ping()
+        return {"ok": True}
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics() -> Response:
+        """Prometheus: requests by route and status."""
+        return Response(generate_latest(gateway.metrics), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/ai/schemas", tags=["schemas"])
+    async def schemas() -> dict[str, list[str]]:
+        """The JSON Schema documents served under /ai/schemas/{name}."""
+        return {"schemas": sorted(DOCUMENTS)}
+
+    @app.get("/ai/schemas/{name}", tags=["schemas"])
+    async def schema(name: str) -> dict[str, Any]:
+        """One JSON Schema (the same files as docs/schemas/)."""
+        if name not in DOCUMENTS:
+            raise Problem(404, ErrorCode.NOT_FOUND, f"no schema {name!r}")
+        return schema_of(name)
+
+    app.include_router(router)
+    app.add_middleware(BodyLimit, limit=gateway.settings.gateway_max_body_bytes)
+    return app
