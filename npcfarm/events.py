@@ -198,8 +198,9 @@ class DeadLetter(BaseModel):
         description="why the entry was refused, for people (validation path and message)"
     )
     raw: Annotated[str, Field(max_length=MAX_EVENT_BYTES)] = Field(
-        description="the entry's `event` text, cut at the event size cap; for an unknown "
-        "NPC id, the event as parsed and written out again with all its fields"
+        description="the entry's `event` text exactly as sent, cut at the event size cap "
+        "(bytes that are not UTF-8 escaped as `\\xNN`); an entry without an `event` field "
+        "keeps all its fields here as a JSON object"
     )
     inbox_id: Annotated[str, Field(pattern=r"^[0-9]+-[0-9]+$")] = Field(
         description="the id of the refused inbox entry"

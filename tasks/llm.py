@@ -31,7 +31,7 @@ from npcfarm.memory.render import PromptMemory
 from tasks.breaker import CircuitBreaker
 from tasks.context import WorkerContext
 from tasks.response_cache import cache_key, lookup
-from tasks.said import AT_PLAYER, SPEAKING, refusal
+from tasks.said import AT_PLAYER, SPEAKING, UNTARGETED, refusal
 from tasks.speaking import Asking
 
 log = logging.getLogger(__name__)
@@ -276,6 +276,8 @@ def validate_answer(
     target = fields.get("target") if fields.get("target") in seen else None
     if player_id is not None and action in AT_PLAYER:
         target = player_id
+    elif action in UNTARGETED:
+        target = None
     speech = clip_speech(str(fields["speech"])) if fields.get("speech") else None
     if speech and action not in SPEAKING:
         speech = None

@@ -41,6 +41,10 @@ AT_PLAYER = frozenset(
         Action.QUEST,
     }
 )
+# actions that take no target (docs/BRIDGE.md §3): a model's target on them is dropped
+UNTARGETED = frozenset(
+    {Action.IDLE, Action.WANDER, Action.USE, Action.REST, Action.HIDE, Action.FEED}
+)
 QUOTE_WORDS = 4  # a run of more of the player's words than this is an echo, not a quote
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _MARKUP = re.compile(

@@ -154,3 +154,14 @@ def test_arbitrary_entries_never_stop_the_ingest(
     assert client.xpending(keys.inbox, GROUP)["pending"] == 0
     assert good <= set(client.hkeys(keys.players("castle")))
     assert set(_codes(client, keys)) <= {code.value for code in DeadCode} - {"internal"}
+
+
+def test_an_entry_without_an_event_field_keeps_its_fields(client: redis.Redis, keys: Keys) -> None:
+    service = _ingest(client, keys)
+    client.xadd(keys.inbox, {"evnt": '{"type": "player_left"}', "source": "castle"})
+    assert _drain(service) == (0, 1)
+    letter = entries(client.xrange(keys.dead_letters))[0][1]
+    assert letter["code"] == DeadCode.NOT_JSON and "no `event` field" in letter["reason"]
+    assert json.loads(letter["raw"]) == {"evnt": '{"type": "player_left"}', "source": "castle"}
+    receipt = entries(client.xrange(keys.receipts("castle")))[0][1]
+    assert receipt["status"] == "dead" and receipt["code"] == "not_json"

@@ -51,3 +51,10 @@ def test_an_answer_to_a_player_targets_that_player_and_speaks_only_where_it_may(
     moved = validate_answer(npc, walking, Source.LLM, player_id="ann", words="hi")
     assert moved.choice is not None and moved.choice.speech is None
     assert moved.choice.target is None  # move_to is not aimed at the player
+
+
+def test_actions_without_a_target_lose_the_models_target() -> None:
+    npc = make_npc("vlad", archetype="vampire", player_at=2.0)
+    fields = {"action": "feed", "target": "player-1", "emotion": "hungry", "speech": None}
+    answer = validate_answer(npc, fields, Source.LLM)
+    assert answer.choice is not None and answer.choice.target is None

@@ -41,9 +41,24 @@ def decode(rows: Iterable[tuple[bytes, Mapping[bytes, bytes] | None]]) -> list[E
     """Entries of an XREADGROUP / XAUTOCLAIM reply of a bytes client."""
     out = []
     for entry_id, fields in rows:
-        data = (fields or {}).get(b"event", b"")  # None: trimmed before it was claimed
         ident = entry_id.decode("ascii")
         source = _source((fields or {}).get(b"source"))
+        if fields is None:  # trimmed away between delivery and a takeover
+            gone = EventRefused(DeadCode.NOT_JSON, "the entry was trimmed before it was read")
+            out.append(Entry(ident, "", gone, source))
+            continue
+        if b"event" not in fields:  # keep what it did hold, for the operator
+            kept = {
+                k.decode("utf-8", "backslashreplace"): v.decode("utf-8", "backslashreplace")
+                for k, v in fields.items()
+            }
+            names = ", ".join(sorted(kept))
+            missing = EventRefused(
+                DeadCode.NOT_JSON, f"no `event` field (the entry holds: {names})"
+            )
+            out.append(Entry(ident, json.dumps(kept, ensure_ascii=False), missing, source))
+            continue
+        data = fields[b"event"]
         try:
             out.append(Entry(ident, data.decode("utf-8"), source=source))
         except UnicodeDecodeError as exc:

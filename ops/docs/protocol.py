@@ -38,6 +38,7 @@ from ops.bridge.ingest import (
     CLAIM_IDLE_MS,
     DEAD_MAXLEN,
     READ_COUNT,
+    RECEIPTS_MAXLEN,
     TRIM_EVERY_S,
 )
 from ops.docs.tables import Schema, field_table, nested
@@ -98,6 +99,7 @@ def limits() -> list[tuple[str, str, str]]:
         ),
         ("interaction id remembered (relationship)", f"{APPLIED_TTL_S // 3600} h", "ingest"),
         ("dead letters kept", f"about {DEAD_MAXLEN:,}", "ingest"),
+        ("receipts kept per `source`", f"about {RECEIPTS_MAXLEN:,}", "ingest"),
         ("dead-letter `reason`", f"cut at {MAX_REASON_CHARS} characters", "ingest"),
         ("dead-letter `raw`", f"cut at {MAX_EVENT_BYTES:,} characters", "ingest"),
         (
