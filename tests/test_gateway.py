@@ -122,6 +122,10 @@ def test_register_receipts_and_remove(client: redis.Redis, keys: Keys, gateway_u
             "too_deep",
         ),
         (b'{"type": "teleport", "event_id": "a"}', "invalid_event"),
+        (
+            b'{"type": "player_left", "event_id": "caf\xe9", "world": "castle", "player_id": "a"}',
+            "not_utf8",
+        ),
     ],
 )
 def test_a_bad_event_is_refused_with_the_ingest_code(

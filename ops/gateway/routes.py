@@ -155,7 +155,12 @@ async def remove(npc_id: str, key: Caller, request: Request, wait_ms: Wait = 200
 async def event(request: Request, key: Caller, wait_ms: Wait = 0) -> Response:
     """Any inbox event, exactly as a Redis bridge would XADD it (docs/BRIDGE.md §6)."""
     gw = gateway(request)
-    raw = (await request.body()).decode("utf-8", "replace")
+    body = await request.body()
+    try:
+        raw = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        detail = f"not UTF-8: byte 0x{body[exc.start : exc.start + 1].hex()} at offset {exc.start}"
+        raise refused(DeadCode.NOT_UTF8, detail) from exc
     parsed = _check(raw)
     world = getattr(parsed, "world", None)
     npc = getattr(parsed, "npc", None)
@@ -242,7 +247,7 @@ async def interaction(
     202 with the tick id to poll (`GET /ai/npc/{id}/action`)."""
     gw = gateway(request)
     world = await _world_of(gw, key, body.npc_id)
-    event_id = body.event_id or _event_id("ix")
+    event_id = body.event_id or _event_id("gw")  # the answer's tick id: ix-gw-...
     raw = json.dumps(
         {"type": "interaction", **body.model_dump(exclude_none=True), "event_id": event_id}
     )
