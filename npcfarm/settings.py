@@ -398,6 +398,17 @@ class Settings(BaseSettings):
         json_schema_extra={"used_by": "ingest, scheduler"},
     )
 
+    metrics_user: str | None = Field(
+        None,
+        description="basic-auth user of `npcfarm metrics` (with the password: scrapes need both)",
+        json_schema_extra={"used_by": "`metrics`"},
+    )
+    metrics_password: SecretStr | None = Field(
+        None,
+        description="basic-auth password of `npcfarm metrics`. Env only.",
+        json_schema_extra={"used_by": "`metrics`"},
+    )
+
     # HTTP gateway.
     gateway_address: str = Field(
         "127.0.0.1", description="address `npcfarm gateway` listens on", json_schema_extra=_GATEWAY

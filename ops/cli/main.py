@@ -28,6 +28,7 @@ from npcfarm.redisconn import connect, keys_for, require
 from npcfarm.registry import get_npc
 from npcfarm.results import latest_decision
 from npcfarm.settings import get_settings
+from ops.cli.acl import acl_command
 from ops.cli.admin import npc_app, ticks_app, world_app
 from ops.cli.archive import archive_app, archiver
 from ops.cli.docs import docs
@@ -48,6 +49,7 @@ app.add_typer(memory_app, name="memory")
 app.add_typer(archive_app, name="archive")
 app.add_typer(keys_app, name="keys")
 app.command()(gateway)
+app.command(name="acl")(acl_command)
 app.command(name="docs")(docs)
 app.command("archiver")(archiver)
 app.command(name="eval")(evaluate)
@@ -232,17 +234,21 @@ def metrics(
     port: Annotated[int, typer.Option(help="HTTP port for /metrics.")] = 9808,
     address: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
 ) -> None:
-    """Serve the farm's counters to Prometheus (read from Redis at each scrape)."""
-    from prometheus_client import REGISTRY, start_http_server  # noqa: PLC0415
+    """Serve the farm's counters to Prometheus (read from Redis at each scrape), behind
+    basic auth when NPCFARM_METRICS_USER and NPCFARM_METRICS_PASSWORD are set."""
+    from prometheus_client import REGISTRY  # noqa: PLC0415
 
     from ops.servers.metrics import FarmCollector  # noqa: PLC0415
+    from ops.servers.metrics_http import serve  # noqa: PLC0415
 
     settings = get_settings()
     client = connect(settings)
     require(client)
     REGISTRY.register(FarmCollector(client, keys_for(settings)))
-    server, thread = start_http_server(port, addr=address)
-    console.print(f"metrics on http://{address}:{port}/metrics; Ctrl-C stops")
+    password = settings.metrics_password.get_secret_value() if settings.metrics_password else None
+    server, thread = serve(address, port, user=settings.metrics_user, password=password)
+    guarded = "basic auth" if settings.metrics_user and password else "no auth"
+    console.print(f"metrics on http://{address}:{port}/metrics ({guarded}); Ctrl-C stops")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
