@@ -228,3 +228,36 @@ def test_the_curl_client_from_the_docs_runs(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "answer:" in done.stdout and "stream:" in done.stdout
+
+
+@pytest.mark.slow
+def test_a_redis_only_bridge_registers_interacts_and_reads_the_stream(
+    client: redis.Redis, keys: Keys, gateway_url: str, start_worker: WorkerFactory
+) -> None:
+    """The same powers without HTTP: npc_register, an interaction, receipts, the stream."""
+    start_worker(pool="solo")
+    register = {"type": "npc_register", "event_id": "rr-1", "npc": {**VLAD, "id": "mina"}}
+    talk = {
+        "type": "interaction",
+        "event_id": "rr-2",
+        "npc_id": "mina",
+        "player_id": "ann",
+        "kind": "talk",
+        "text": "Good evening.",
+    }
+    client.xadd(keys.inbox, {"event": json.dumps(register), "source": "castle-bridge"})
+    wait_for(lambda: client.sismember(keys.npcs, "mina") == 1, timeout=10, what="registration")
+    client.xadd(keys.inbox, {"event": json.dumps(talk), "source": "castle-bridge"})
+    wait_for(
+        lambda: any(
+            '"tick_id":"ix-rr-2"' in f.get("d", "")
+            for _, f in entries(client.xrange(keys.results("castle")))
+        ),
+        timeout=20,
+        what="the answer on the world stream",
+    )
+    receipts = [f for _, f in entries(client.xrange(keys.receipts("castle-bridge")))]
+    assert [(r["event_id"], r["status"]) for r in receipts] == [
+        ("rr-1", "applied"),
+        ("rr-2", "applied"),
+    ]

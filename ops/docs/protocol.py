@@ -175,7 +175,21 @@ def blocks() -> dict[str, str]:
 
 def gateway_blocks() -> dict[str, str]:
     """The generated parts of docs/GATEWAY.md."""
+    from ops.gateway.app import create_app  # noqa: PLC0415
     from ops.gateway.problems import ERROR_MEANINGS  # noqa: PLC0415  (imports FastAPI)
 
     rows = [f"| `{code}` | {meaning} |" for code, meaning in ERROR_MEANINGS.items()]
-    return {"gateway_codes": "\n".join(["| code | meaning |", "|---|---|", *rows])}
+    paths = create_app().openapi()["paths"]
+    routes = [
+        f"| `{method.upper()} {path}` | {_one_line(op.get('description') or op.get('summary'))} |"
+        for path, methods in sorted(paths.items())
+        for method, op in methods.items()
+    ]
+    return {
+        "gateway_codes": "\n".join(["| code | meaning |", "|---|---|", *rows]),
+        "gateway_routes": "\n".join(["| route | what it does |", "|---|---|", *routes]),
+    }
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
