@@ -2,9 +2,10 @@
 
     python -m ops.bench.gateway [--seconds 8] [--clients 32] [--out docs/bench/gateway.json]
 
-On a private redis-server, with one gateway (uvicorn, one process) and one ingest
-thread, keys and rate limiting on, and the HTTP client in the same process on the same
-cores (so the figures are what is left for the gateway after the client's share):
+On a private redis-server, with one gateway process (`npcfarm gateway`: uvicorn, one
+worker), an ingest thread, keys and rate limiting on, and the HTTP client (httpx) in
+the benchmark's process on the same 2 cores, so the client's share of the CPU is not
+the gateway's:
 
 1. accepted interactions/s: `POST /ai/player/interaction?wait_ms=0` (202: in the
    inbox) from `--clients` concurrent connections;
@@ -22,6 +23,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -32,7 +34,6 @@ from typing import Any
 
 import httpx
 import redis
-import uvicorn
 
 from npcfarm.domain import NPC
 from npcfarm.keys import Keys
@@ -42,7 +43,6 @@ from npcfarm.settings import get_settings
 from ops.bench.harness import console, free_port, private_redis, write_report
 from ops.bridge.ingest import Ingest
 from ops.gateway import apikeys
-from ops.gateway.app import create_app
 
 OUT = Path("docs/bench/gateway.json")
 NPCS = 100
@@ -97,6 +97,21 @@ def _direct(client: redis.Redis, keys: Keys, rate: float, seconds: float) -> lis
         client.hget(keys.latest("bench"), f"n{i % NPCS}")
         out.append(1000 * (time.perf_counter() - started))
     return out
+
+
+def _serve(port: int) -> subprocess.Popen[bytes]:
+    """`npcfarm gateway` in a subprocess on `port`, once it answers /readyz."""
+    argv = [sys.executable, "-m", "ops.cli", "gateway", "--port", str(port)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise TimeoutError("the gateway did not start")
 
 
 def _p(values: list[float], q: float) -> float:
@@ -173,10 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         ingest.ensure_group()
         threading.Thread(target=ingest.serve, args=(stop,), daemon=True).start()
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="error"))
-        threading.Thread(target=server.run, daemon=True).start()
-        while not server.started:
-            time.sleep(0.05)
+        server = _serve(port)  # its own process, as deployed: no GIL shared with the client
         url, headers = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {good}"}
 
         async def interact(c: httpx.AsyncClient, i: int) -> httpx.Response:
@@ -213,7 +225,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         hostile = asyncio.run(_hostile(url, good, small, revoked))
         console.print(f"hostile: {hostile}")
-        server.should_exit = True
+        server.terminate()
+        server.wait(10)
         stop.set()
     write_report(
         args.out,

@@ -9,7 +9,6 @@ public: it names the key in audit entries, rate-limit buckets and receipt stream
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
 import secrets
@@ -46,7 +45,7 @@ class ApiKey:
         return f"key-{self.key_id}"
 
 
-def _digest(secret: str) -> str:
+def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -66,7 +65,7 @@ def create(
         raise InvalidInput("rate must be positive and burst at least 1")
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     key = ApiKey(
-        key_id, tuple(sorted(set(worlds))), rate, burst, time.time(), _digest(secret), note=note
+        key_id, tuple(sorted(set(worlds))), rate, burst, time.time(), digest(secret), note=note
     )
     client.hset(keys.api_keys, key_id, json.dumps(asdict(key)))
     audit.record(
@@ -107,6 +106,3 @@ def split_token(token: str) -> tuple[str, str] | None:
     found = _TOKEN.match(token)
     return (found.group(1), found.group(2)) if found else None
 
-
-def matches(key: ApiKey, secret: str) -> bool:
-    return hmac.compare_digest(key.digest, _digest(secret))

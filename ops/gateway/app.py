@@ -36,19 +36,28 @@ from ops.gateway.problems import ErrorCode, Problem, on_problem, on_validation
 
 API_VERSION = "1"  # in the `Npcfarm-Api` header; a breaking change moves to /ai/v2/
 
-# KEYS: bucket; ARGV: now, rate, burst. Returns {allowed, seconds until one token}.
-_BUCKET = """
-local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local held = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+# KEYS: api keys hash, the key's bucket; ARGV: key id, SHA-256 of the secret, now.
+# Returns {0} unknown or wrong secret, {3} revoked, {2, wait s} limited, {1, 0, record}.
+# One round trip per request; a wrong secret never spends the key's tokens.
+_ADMIT = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return {0} end
+local key = cjson.decode(raw)
+if key.digest ~= ARGV[2] then return {0} end
+if key.revoked ~= cjson.null and key.revoked ~= nil then return {3} end
+local now, rate, burst = tonumber(ARGV[3]), tonumber(key.rate), tonumber(key.burst)
+local held = redis.call('HMGET', KEYS[2], 'tokens', 'ts')
 local tokens = tonumber(held[1]) or burst
 local ts = tonumber(held[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
-local allowed, wait = 0, (1 - tokens) / rate
+local allowed, wait = 2, (1 - tokens) / rate
 if tokens >= 1 then allowed, tokens, wait = 1, tokens - 1, 0 end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return {allowed, tostring(wait)}
+redis.call('HSET', KEYS[2], 'tokens', tokens, 'ts', now)
+redis.call('PEXPIRE', KEYS[2], math.ceil(burst / rate * 1000) + 1000)
+return {allowed, tostring(wait), raw}
 """
+WORLD_CACHE_S = 5.0  # how long the gateway trusts a looked-up NPC -> world
+WORLD_CACHE_MAX = 100_000
 
 
 class Gateway:
@@ -60,7 +69,8 @@ class Gateway:
         self.redis: aioredis.Redis = aioredis.Redis.from_url(
             settings.resolved_redis_url, decode_responses=True, health_check_interval=30
         )
-        self._bucket = self.redis.register_script(_BUCKET)
+        self._admit = self.redis.register_script(_ADMIT)
+        self._worlds: dict[str, tuple[str, float]] = {}
         self.metrics = CollectorRegistry()
         self.requests = Counter(
             "npcfarm_gateway_requests",
@@ -75,24 +85,42 @@ class Gateway:
         parts = apikeys.split_token(token.strip()) if scheme.lower() == "bearer" else None
         if parts is None:
             raise _unauthorized("an `Authorization: Bearer nfk_...` key is required")
-        raw = await self.redis.hget(self.keys.api_keys, parts[0])
-        key = apikeys.load(raw) if raw else None
-        if key is None or not apikeys.matches(key, parts[1]):
-            raise _unauthorized("unknown key")
-        if key.revoked is not None:
-            raise _unauthorized("the key was revoked")
-        allowed, wait = await self._bucket(
-            keys=[self.keys.bucket(key.key_id)], args=[time.time(), key.rate, key.burst]
+        key_id, secret = parts
+        found = await self._admit(
+            keys=[self.keys.api_keys, self.keys.bucket(key_id)],
+            args=[key_id, apikeys.digest(secret), time.time()],
         )
-        if not int(allowed):
-            retry = max(1, math.ceil(float(wait)))
+        status = int(found[0])
+        if status == 0:
+            raise _unauthorized("unknown key")
+        if status == 3:
+            raise _unauthorized("the key was revoked")
+        if status == 2:
+            retry = max(1, math.ceil(float(found[1])))
             raise Problem(
                 429,
                 ErrorCode.RATE_LIMITED,
-                f"over {key.rate:g} requests/s (burst {key.burst})",
+                "over the key's rate limit",
                 headers={"Retry-After": str(retry)},
             )
+        key = apikeys.load(found[2])
         return key
+
+    async def world_of(self, npc_id: str) -> str | None:
+        """The NPC's world, cached for WORLD_CACHE_S (a moved NPC is seen within it)."""
+        now = time.monotonic()
+        cached = self._worlds.get(npc_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        world = await self.redis.hget(self.keys.world_of, npc_id)
+        if world:
+            if len(self._worlds) >= WORLD_CACHE_MAX:
+                self._worlds.clear()
+            self._worlds[npc_id] = (str(world), now + WORLD_CACHE_S)
+        return str(world) if world else None
+
+    def forget(self, npc_id: str) -> None:
+        self._worlds.pop(npc_id, None)
 
 
 def _unauthorized(detail: str) -> Problem:

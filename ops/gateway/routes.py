@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -100,7 +100,7 @@ def _check(raw: str) -> Any:
 
 
 async def _world_of(gw: Gateway, key: ApiKey, npc_id: str) -> str:
-    world = cast(str | None, await gw.redis.hget(gw.keys.world_of, npc_id))
+    world = await gw.world_of(npc_id)
     if not world:
         raise refused(DeadCode.UNKNOWN_NPC, f"unknown NPC id {npc_id!r}")
     _scope(key, world)
@@ -114,11 +114,11 @@ def _scope(key: ApiKey, world: str) -> None:
 
 async def _submit(gw: Gateway, key: ApiKey, raws: list[str], wait_ms: int) -> JSONResponse:
     found = await receipts(gw, key.source, raws, min(wait_ms, gw.settings.gateway_max_wait_ms))
+    if len(found) == 1 and found[0]["status"] == "dead":  # one event: refuse it as such
+        code = found[0].get("code", DeadCode.INTERNAL)
+        raise refused(code, f"the ingest dead-lettered it (inbox entry {found[0]['inbox_id']})")
     done = all(r["status"] != "pending" for r in found)
-    status = 200 if done else 202
-    if done and any(r["status"] == "dead" for r in found) and len(found) == 1:
-        status = 422
-    return JSONResponse(Accepted(entries=found).model_dump(), status_code=status)
+    return JSONResponse(Accepted(entries=found).model_dump(), status_code=200 if done else 202)
 
 
 @router.post("/npc/register", response_model=Accepted)
@@ -148,6 +148,7 @@ async def remove(npc_id: str, key: Caller, request: Request, wait_ms: Wait = 200
     await _world_of(gw, key, npc_id)
     raw = json.dumps({"type": "npc_remove", "event_id": _event_id("rm"), "npc_id": npc_id})
     _check(raw)
+    gw.forget(npc_id)
     return await _submit(gw, key, [raw], wait_ms)
 
 
