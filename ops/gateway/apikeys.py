@@ -105,4 +105,3 @@ def split_token(token: str) -> tuple[str, str] | None:
     """(key id, secret) of a well-formed token, else None."""
     found = _TOKEN.match(token)
     return (found.group(1), found.group(2)) if found else None
-
