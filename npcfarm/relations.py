@@ -25,13 +25,14 @@ BOND_THRESHOLD = 0.5  # |score| at or above this keeps the NPC at least Silver
 RELATE = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
 local player, delta, now, half = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local held = redis.call('HGETALL', KEYS[2])
-local scores = {}
+local held, seen = redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[4])
+local scores, touched = {}, {}
 for i = 1, #held, 2 do scores[held[i]] = tonumber(held[i + 1]) end
+for i = 1, #seen, 2 do touched[seen[i]] = tonumber(seen[i + 1]) end
 scores[player] = scores[player] or 0
 local strongest = 0
 for who, score in pairs(scores) do
-  local at = tonumber(redis.call('HGET', KEYS[4], who)) or now
+  local at = touched[who] or now
   if half > 0 then score = score * math.pow(0.5, math.max(0, now - at) / half) end
   if who == player then score = score + delta end
   if score > 1 then score = 1 elseif score < -1 then score = -1 end

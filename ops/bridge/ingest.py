@@ -215,6 +215,14 @@ class Ingest:
         states = [e for _, e, _ in parsed if isinstance(e, NpcStateEvent)]
         if states:
             self._apply_states(states)
+        # Registrations and removals of a read in one call each (one config read, chunked
+        # pipelines), not one round trip per event.
+        registered = [e.npc for _, e, _ in parsed if isinstance(e, NpcRegisterEvent)]
+        if registered:
+            register_npcs(self._client, self._keys, registered, self._ticks())
+        removed = [e.npc_id for _, e, _ in parsed if isinstance(e, NpcRemoveEvent)]
+        if removed:
+            remove_npcs(self._client, self._keys, removed)
         pipe = self._client.pipeline(transaction=False)
         for _, event, _ in parsed:
             result.by_type[event.type] = result.by_type.get(event.type, 0) + 1
@@ -254,10 +262,6 @@ class Ingest:
             if isinstance(event, QuestFlagEvent) and not event.set:
                 if not self._client.scard(self._keys.quests(event.npc_id)):
                     self._client.srem(self._keys.questing, event.npc_id)
-            elif isinstance(event, NpcRegisterEvent):
-                register_npcs(self._client, self._keys, [event.npc], self._ticks())
-            elif isinstance(event, NpcRemoveEvent):
-                remove_npcs(self._client, self._keys, [event.npc_id])
             elif isinstance(event, (InteractionEvent, DecideNowEvent)):
                 try:
                     self._job(event)

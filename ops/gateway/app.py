@@ -32,7 +32,14 @@ from npcfarm.settings import Settings, get_settings
 from ops.docs.protocol import DOCUMENTS, schema_of
 from ops.gateway import apikeys
 from ops.gateway.apikeys import ApiKey
-from ops.gateway.problems import ErrorCode, Problem, on_problem, on_validation
+from ops.gateway.problems import (
+    PROBLEM_JSON,
+    ErrorCode,
+    Problem,
+    on_problem,
+    on_validation,
+    problem_body,
+)
 
 API_VERSION = "1"  # in the `Npcfarm-Api` header; a breaking change moves to /ai/v2/
 
@@ -157,17 +164,8 @@ class BodyLimit:
 
 
 def _too_large(limit: int) -> JSONResponse:
-    return JSONResponse(
-        {
-            "type": f"https://npcfarm.invalid/problems/{ErrorCode.BODY_TOO_LARGE}",
-            "title": "body too large",
-            "status": 413,
-            "code": ErrorCode.BODY_TOO_LARGE,
-            "detail": f"body over {limit} bytes",
-        },
-        status_code=413,
-        media_type="application/problem+json",
-    )
+    body = problem_body(413, ErrorCode.BODY_TOO_LARGE, f"body over {limit} bytes")
+    return JSONResponse(body, status_code=413, media_type=PROBLEM_JSON)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

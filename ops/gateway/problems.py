@@ -56,7 +56,7 @@ def refused(code: DeadCode | str, detail: str) -> Problem:
     return Problem(422, str(code), detail)
 
 
-def _body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {
         "type": f"https://npcfarm.invalid/problems/{code}",
         "title": code.replace("_", " "),
@@ -70,7 +70,7 @@ def _body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
 async def on_problem(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
     return JSONResponse(
-        _body(exc.status, exc.code, exc.detail),
+        problem_body(exc.status, exc.code, exc.detail),
         status_code=exc.status,
         media_type=PROBLEM_JSON,
         headers=exc.headers,
@@ -84,5 +84,5 @@ async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
         for e in exc.errors()
     ][:20]
     detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)[:500]
-    body = _body(422, ErrorCode.INVALID_REQUEST, detail, errors=errors)
+    body = problem_body(422, ErrorCode.INVALID_REQUEST, detail, errors=errors)
     return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
