@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import redis
 
 from npcfarm.domain import Action
+from npcfarm.errors import ClaimContention
 from npcfarm.keys import Keys
+from npcfarm.redisconn import text
 
 EXCLUSIVE = {
     Action.ATTACK: "attack",
@@ -25,10 +27,21 @@ EXCLUSIVE = {
 }
 SHAREABLE = {Action.ATTACK}  # allies may gang up on one target, never share a trade
 
-# KEYS: held(world); ARGV: lease ms, claim count n, then n x (key, npc, faction, share),
-# then npc ids whose new decision claims nothing (their old claim is released).
+# Every key a call touches is declared (stores such as DragonflyDB refuse others), so
+# the NPCs' previous claims are read first and passed in; when one changed meanwhile
+# (another worker settled the same NPC), the call changes nothing and returns {-1}.
+# KEYS: held(world), the n claim keys, then the previous claims read (distinct)
+# ARGV: lease ms, n, then n x (npc, faction, share, previous claim or ''),
+#       then pairs (npc, previous claim or '') whose new decision claims nothing
 _CLAIM = """
 local lease, n = ARGV[1], tonumber(ARGV[2])
+for i = 0, n - 1 do
+  local npc, prev = ARGV[3 + i * 4], ARGV[6 + i * 4]
+  if (redis.call('HGET', KEYS[1], npc) or '') ~= prev then return {-1} end
+end
+for i = 3 + n * 4, #ARGV, 2 do
+  if (redis.call('HGET', KEYS[1], ARGV[i]) or '') ~= ARGV[i + 1] then return {-1} end
+end
 local function release(npc, keep)
   local prev = redis.call('HGET', KEYS[1], npc)
   if prev and prev ~= keep then
@@ -40,7 +53,7 @@ end
 local out = {}
 for i = 0, n - 1 do
   local b = 3 + i * 4
-  local key, npc, faction, share = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+  local key, npc, faction, share = KEYS[2 + i], ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local holder = redis.call('GET', key)
   local granted = 0
   if not holder then
@@ -57,9 +70,10 @@ for i = 0, n - 1 do
   end
   out[#out + 1] = granted
 end
-for i = 3 + n * 4, #ARGV do release(ARGV[i], nil) end
+for i = 3 + n * 4, #ARGV, 2 do release(ARGV[i], nil) end
 return out
 """
+SETTLE_ATTEMPTS = 8  # reads of previous claims raced by another settle of the same NPCs
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +86,7 @@ class ClaimRequest:
 
 class Claims:
     def __init__(self, client: redis.Redis, keys: Keys, *, lease_ms: int) -> None:
+        self._client = client
         self._keys = keys
         self._lease_ms = lease_ms
         self._script = client.register_script(_CLAIM)
@@ -82,10 +97,19 @@ class Claims:
         """Try every claim in order (strongest first); release the NPCs in `released`."""
         if not requests and not released:
             return []
-        args: list[str | int] = [self._lease_ms, len(requests)]
-        for r in requests:
-            key = self._keys.claim(world, EXCLUSIVE[r.action], r.target)
-            args += [key, r.npc_id, r.faction or "", "1" if r.action in SHAREABLE else "0"]
-        args += list(released)
-        reply = self._script(keys=[self._keys.held_claim(world)], args=args)
-        return [int(x) > 0 for x in reply]
+        held = self._keys.held_claim(world)
+        claim_keys = [self._keys.claim(world, EXCLUSIVE[r.action], r.target) for r in requests]
+        npcs = [r.npc_id for r in requests] + list(released)
+        for _ in range(SETTLE_ATTEMPTS):
+            prev = {n: text(v) for n, v in zip(npcs, self._client.hmget(held, npcs), strict=True)}
+            args: list[str | int] = [self._lease_ms, len(requests)]
+            for r in requests:
+                share = "1" if r.action in SHAREABLE else "0"
+                args += [r.npc_id, r.faction or "", share, prev[r.npc_id] or ""]
+            for npc in released:
+                args += [npc, prev[npc] or ""]
+            before = sorted({k for k in prev.values() if k})
+            reply = self._script(keys=[held, *claim_keys, *before], args=args)
+            if reply != [-1]:
+                return [int(x) > 0 for x in reply]
+        raise ClaimContention(f"claims of {len(npcs)} NPCs in {world!r} kept changing")

@@ -45,6 +45,10 @@ class RedisUnavailable(TransientError):
     """The Redis server could not be reached or started."""
 
 
+class ClaimContention(TransientError):
+    """Other settles of the same NPCs' claims kept winning the race (rare)."""
+
+
 class EngineError(NpcFarmError):
     """The decision engine failed; the task layer falls back to the rules brain."""
 

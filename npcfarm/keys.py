@@ -83,14 +83,11 @@ class Keys:
         """STREAM: every decision of one world, fields `npc`, `seq`, `d` (JSON), capped."""
         return f"{self.prefix}:results:{world}"
 
-    def published(self, npc_id: str, tick_id: str) -> str:
-        """STRING with TTL: marks a late-acked job's tick as published (idempotency)."""
-        return f"{self.prefix}:published:{npc_id}:{tick_id}"
-
-    @property
-    def published_prefix(self) -> str:
-        """The part of `published` the publish script completes with `npc:tick`."""
-        return f"{self.prefix}:published:"
+    def published(self, npc_id: str, tick_id: str, *, speech: bool = False) -> str:
+        """STRING with TTL: marks a late-acked job's tick (or its speech entry) as
+        published (idempotency)."""
+        tail = ":speech" if speech else ""
+        return f"{self.prefix}:published:{npc_id}:{tick_id}{tail}"
 
     # -- statistics -----------------------------------------------------------
     def stats(self, tier: Tier) -> str:
@@ -104,6 +101,17 @@ class Keys:
     def latencies(self, tier: Tier) -> str:
         """LIST: the most recent enqueue-to-publish latencies in ms (capped)."""
         return f"{self.prefix}:lat:{tier}"
+
+    # -- model cost ------------------------------------------------------------
+    def usage(self, day: str) -> str:
+        """HASH with TTL: one UTC day's model use, field `world|tier|archetype|metric`
+        (requests, prompt_tokens, generated_tokens, decode_s) -> count."""
+        return f"{self.prefix}:usage:{day}"
+
+    def spent(self, day: str) -> str:
+        """HASH with TTL: one UTC day's model cost, field `world|tier` -> money (GPU-seconds
+        times `gpu_cost_per_hour` / 3600)."""
+        return f"{self.prefix}:spent:{day}"
 
     # -- bridge inbox and world state ---------------------------------------
     @property

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import cast
 
 import redis
@@ -22,21 +22,25 @@ from npcfarm.redisconn import StreamEntries
 
 PUBLISH_CHUNK = 64  # decisions per script call: bounds how long one call blocks Redis
 
-# KEYS: seq, latest(world), results(world), pending, stats(tier), rate(tier, now), lat(tier)
-# ARGV: maxlen, samples, idempotency ttl (0: off), published-key prefix,
+# Every key a call touches is declared (stores such as DragonflyDB refuse others):
+# KEYS: seq, latest(world), results(world), pending, stats(tier), rate(tier, now),
+#       lat(tier), archive, then one published mark per decision (idempotent calls only)
+# ARGV: maxlen, samples, idempotency ttl (0: off), archive maxlen (0: not archived), ts,
 #       then 5 per decision: npc id, tick id, decision JSON without `seq`, latency ms,
 #       part ("" whole, "action": its speech entry follows, "speech": that entry)
+# The archive event of a decision is appended in the same call as its publish, so a
+# crash can never leave a published decision unarchived; it is written with the
+# decision's final entry (whole or speech), whose id `npc:tick` the archiver dedupes.
 _PUBLISH = """
-local maxlen, samples, ttl, pfx = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local maxlen, samples, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local archive_max, ts = tonumber(ARGV[4]), ARGV[5]
 local published, dup = 0, 0
 local lats = {}
-for i = 5, #ARGV, 5 do
+for i = 6, #ARGV, 5 do
   local npc, tick, body, lat, part = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local fresh = true
   if ttl > 0 then
-    local mark = pfx .. npc .. ':' .. tick
-    if part == 'speech' then mark = mark .. ':speech' end
-    fresh = redis.call('SET', mark, '1', 'NX', 'EX', ttl) ~= false
+    fresh = redis.call('SET', KEYS[8 + (i - 1) / 5], '1', 'NX', 'EX', ttl) ~= false
   end
   if fresh then
     local seq = redis.call('INCR', KEYS[1])
@@ -47,6 +51,10 @@ for i = 5, #ARGV, 5 do
     else
       redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'npc', npc, 'seq', seq, 'd', doc,
         'part', part)
+    end
+    if archive_max > 0 and part ~= 'action' then
+      redis.call('XADD', KEYS[8], 'MAXLEN', '~', archive_max, '*', 'id', npc .. ':' .. tick,
+        'kind', 'decision', 'npc', npc, 'ts', ts, 'd', doc)
     end
     if part ~= 'speech' then  -- a decision counts once, when the game can act on it
       published = published + 1
@@ -82,12 +90,18 @@ class ResultPublisher:
         stream_maxlen: int,
         latency_samples: int,
         published_ttl_s: int,
+        archive_tiers: Collection[str] = (),
+        archive_maxlen: int = 0,
     ) -> None:
+        """Decisions of `archive_tiers` are archived with their publish (`archive_maxlen`
+        caps the archive stream; 0 archives nothing)."""
         self._client = client
         self._keys = keys
         self._maxlen = stream_maxlen
         self._samples = latency_samples
         self._ttl = published_ttl_s
+        self._archived = frozenset(archive_tiers) if archive_maxlen > 0 else frozenset()
+        self._archive_maxlen = archive_maxlen
         self._script = client.register_script(_PUBLISH)
 
     def publish(
@@ -104,10 +118,12 @@ class ResultPublisher:
         by_world: dict[tuple[str, Tier], list[tuple[Decision, str]]] = defaultdict(list)
         for decision, part in zip(decisions, parts or [""] * len(decisions), strict=True):
             by_world[(decision.world, decision.tier)].append((decision, part))
-        second = int(time.time())
+        now = time.time()
+        second, ts = int(now), f"{now:.6f}"
+        ttl = self._ttl if idempotent else 0
         pipe = self._client.pipeline(transaction=False)
         for (world, tier), group in by_world.items():
-            keys = [
+            fixed = [
                 self._keys.seq,
                 self._keys.latest(world),
                 self._keys.results(world),
@@ -115,18 +131,20 @@ class ResultPublisher:
                 self._keys.stats(tier),
                 self._keys.rate(tier, second),
                 self._keys.latencies(tier),
+                self._keys.archive,
             ]
+            archive_max = self._archive_maxlen if str(tier) in self._archived else 0
             for start in range(0, len(group), PUBLISH_CHUNK):
-                args: list[str | int | float] = [
-                    self._maxlen,
-                    self._samples,
-                    self._ttl if idempotent else 0,
-                    self._keys.published_prefix,
-                ]
-                for d, part in group[start : start + PUBLISH_CHUNK]:
+                chunk = group[start : start + PUBLISH_CHUNK]
+                args: list[str | int | float] = [self._maxlen, self._samples, ttl, archive_max, ts]
+                marks: list[str] = []
+                for d, part in chunk:
                     body = d.model_dump_json(by_alias=True, exclude={"seq"})
                     args += [d.npc_id, d.tick_id, body, round(d.timings.latency_ms, 2), part]
-                self._script(keys=keys, args=args, client=pipe)
+                    if ttl:
+                        speech = part == "speech"
+                        marks.append(self._keys.published(d.npc_id, d.tick_id, speech=speech))
+                self._script(keys=fixed + marks, args=args, client=pipe)
         return sum(int(published) for published, _dup in pipe.execute())
 
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.config import JsonDict
 from pydantic_settings import (
     BaseSettings,
@@ -329,6 +329,31 @@ class Settings(BaseSettings):
         },
     )
 
+    # Model cost: accounted per world, tier and archetype; budgets per world and tier.
+    gpu_cost_per_hour: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "what one hour of model decode time costs (your GPU's price, any currency); "
+            "0 = costs are reported in GPU-seconds and budgets cannot be set"
+        ),
+        json_schema_extra={"used_by": "workers, `status`, `metrics`"},
+    )
+    budgets: dict[str, float] = Field(
+        {},
+        description=(
+            "daily model budgets ([budgets](#model-cost-and-budgets)): `world/tier` → the most "
+            "a UTC day may cost; `*/tier` applies to every world without its own"
+        ),
+        json_schema_extra={
+            "used_by": "workers, `status`, `metrics`",
+            "bounds_doc": (
+                "JSON object (in the environment) or TOML table; tiers gold, silver or bronze; "
+                "needs `gpu_cost_per_hour` > 0"
+            ),
+        },
+    )
+
     # Archive: PostgreSQL in production; None means SQLite under data_dir (embedded run).
     archive_url: str | None = Field(
         None,
@@ -460,6 +485,23 @@ class Settings(BaseSettings):
         if url is not None and not url.startswith(("postgresql", "sqlite")):
             raise ValueError("must be a postgresql+psycopg:// or sqlite:/// URL")
         return url
+
+    @field_validator("budgets")
+    @classmethod
+    def _budget_names(cls, budgets: dict[str, float]) -> dict[str, float]:
+        for name, limit in budgets.items():
+            world, _, tier = name.partition("/")
+            if not world or tier not in ("gold", "silver", "bronze"):
+                raise ValueError(f"budget {name!r}: name it `world/tier` or `*/tier`")
+            if not limit >= 0:
+                raise ValueError(f"budget {name!r}: the limit must be >= 0")
+        return budgets
+
+    @model_validator(mode="after")
+    def _budgets_need_a_rate(self) -> Settings:
+        if self.budgets and self.gpu_cost_per_hour <= 0:
+            raise ValueError("budgets need gpu_cost_per_hour > 0 (what a GPU-hour costs)")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -34,6 +34,8 @@ class WorkerContext:
             stream_maxlen=settings.stream_maxlen,
             latency_samples=settings.latency_samples,
             published_ttl_s=settings.published_ttl_s,
+            archive_tiers=settings.archive_tiers,
+            archive_maxlen=settings.archive_stream_max,
         )
         return cls(settings=settings, client=client, keys=keys, publisher=publisher)
 

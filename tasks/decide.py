@@ -168,6 +168,8 @@ def decide_ticks(
     if asking is not None and speaking:
         decisions = _speech_entries(ctx, asking, decisions, speaking, idempotent=idempotent)
     remember_decisions(ctx, decisions, visitors)
+    if asking is not None:  # after publishing: costs, cache and breaker once all ended
+        asking[0].finals()
     return published
 
 

@@ -25,6 +25,7 @@ from models.archetypes import get_archetype
 from models.prompts import echoes_instructions
 from models.rules import RuleChoice
 from npcfarm import engines
+from npcfarm.budget import over_budget
 from npcfarm.domain import NPC, Action, Emotion, Source, Tier, clip_speech
 from npcfarm.errors import EngineError, NpcFarmError
 from npcfarm.memory.render import PromptMemory
@@ -224,11 +225,21 @@ class LlmBrain:
                         words=asked[i].words,
                     )
         todo = [i for i, a in enumerate(answers) if a is None]
+        label = str(tier) if tier is not None else "gold"
+        if todo and s.budgets:
+            todo = _within_budget(ctx, asked, todo, label, answers)
         if todo and (why := self._unavailable(ctx)):
             for i in todo:
                 answers[i] = Answer(None, Source.RULES, why)
             todo = []
-        asking = Asking(ctx, asked, answers, digests=digests, breaker=self.breaker)
+        asking = Asking(
+            ctx,
+            asked,
+            answers,
+            digests=digests,
+            breaker=self.breaker,
+            tier=label,
+        )
         if todo:
             asking.degraded = frozenset(self._engine.adapter_faults)
             try:
@@ -241,6 +252,23 @@ class LlmBrain:
                     answers[i] = Answer(None, Source.RULES, why)
                 asking.tickets = {}
         return asking
+
+
+def _within_budget(
+    ctx: WorkerContext,
+    asked: Sequence[Asked],
+    todo: list[int],
+    tier: str,
+    answers: list[Answer | None],
+) -> list[int]:
+    """Requests whose world's tier has budget left today; the rest go to the rules
+    brain with `reason = budget` (their answers are set here)."""
+    worlds = {(asked[i].npc.world, tier) for i in todo}
+    spent = over_budget(ctx.client, ctx.keys, ctx.settings, worlds, now=time.time())
+    for i in todo:
+        if (asked[i].npc.world, tier) in spent:
+            answers[i] = Answer(None, Source.RULES, "budget")
+    return [i for i in todo if answers[i] is None]
 
 
 def _configured_base(ctx: WorkerContext) -> str:

@@ -2,9 +2,9 @@
 
 Recall is one prefetch for the whole batch (cached per process, see
 npcfarm/memory/prefetch.py) and never touches the archive. Remembering writes the
-NPC's reply into the conversation it answered, and appends the decisions of the
-archived tiers to the archive stream, in one pipeline; nothing here waits on the
-database. Summaries of ended conversations are written by a low-priority job.
+NPC's reply into the conversation it answered (the decisions of the archived tiers
+are archived by the publish script itself); nothing here waits on the database.
+Summaries of ended conversations are written by a low-priority job.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 import redis
 
-from npcfarm import archive
 from npcfarm.domain import NPC, Decision, Nearby, Tier
 from npcfarm.memory.prefetch import CACHE
 from npcfarm.memory.remember import remember_reply, store_summary
@@ -83,9 +82,9 @@ def recall_lines(
 def remember_decisions(
     ctx: WorkerContext, decisions: Sequence[Decision], visitors: Mapping[str, Nearby]
 ) -> None:
-    """The NPC's answers to players become turns; archived tiers go to the archive."""
-    s = ctx.settings
-    store = MemoryStore.from_settings(ctx.client, ctx.keys, s)
+    """The NPC's answers to players become turns (the publish script archived the
+    decisions themselves)."""
+    store = MemoryStore.from_settings(ctx.client, ctx.keys, ctx.settings)
     for d in decisions:
         visitor = visitors.get(d.npc_id)
         if visitor is not None:
@@ -98,17 +97,6 @@ def remember_decisions(
                 emotion=d.emotion,
                 action=str(d.action),
             )
-    kept = [d for d in decisions if str(d.tier) in s.archive_tiers]
-    if kept:
-        events = [
-            archive.event(
-                "decision", f"{d.npc_id}:{d.tick_id}", d.npc_id, d.model_dump(mode="json")
-            )
-            for d in kept
-        ]
-        pipe = ctx.client.pipeline(transaction=False)
-        archive.append(pipe, ctx.keys, events, maxlen=s.archive_stream_max)
-        pipe.execute()
 
 
 def summarize(ctx: WorkerContext, npc_id: str, *, reflect: Reflect | None = None) -> int:

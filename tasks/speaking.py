@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from npcfarm.budget import Usage, record
 from npcfarm.domain import Source
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ class Asking:
     digests: list[str] = field(default_factory=list)
     degraded: frozenset[str] = frozenset()  # archetypes on the bare base (adapter faults)
     breaker: CircuitBreaker | None = None
+    tier: str = "gold"  # what the model's cost is accounted under
     _finals: list[Answer] | None = None
 
     def heads(self) -> list[Answer]:
@@ -50,7 +53,7 @@ class Asking:
                 out.append(known or Answer(None, Source.RULES, "engine_error"))
                 continue
             head = ticket.action.result()
-            if head is None:  # ended before any action: the whole result says why
+            if head is None or ticket.future.done():  # ended already: the whole answer
                 out.append(self._final(i, ticket.future.result()))
                 continue
             fields = {"action": str(head.action), "target": head.target, "speech": None}
@@ -76,12 +79,24 @@ class Asking:
         out: list[Answer] = []
         good = 0
         pipe = self.ctx.client.pipeline(transaction=False)
+        usages = []
         for i, known in enumerate(self.answers):
             ticket = self.tickets.get(i)
             if ticket is None:
                 out.append(known or Answer(None, Source.RULES, "engine_error"))
                 continue
             result = ticket.future.result()
+            npc = self.asked[i].npc
+            usages.append(
+                Usage(
+                    world=npc.world,
+                    tier=self.tier,
+                    archetype=npc.archetype,
+                    prompt_tokens=result.evaluated_prompt_tokens,
+                    generated_tokens=result.generated_tokens,
+                    decode_s=result.decode_seconds,
+                )
+            )
             answer = self._final(i, result)
             out.append(answer)
             if answer.choice is None or answer.source is not Source.LLM:
@@ -94,6 +109,7 @@ class Asking:
                     json.dumps(_fields(result)),
                     ex=ttl,
                 )
+        record(pipe, self.ctx.keys, usages, settings=self.ctx.settings, now=time.time())
         pipe.execute()
         if self.breaker is not None and self.tickets:
             (self.breaker.succeeded if good else self.breaker.failed)()

@@ -6,7 +6,10 @@ import json
 
 import redis
 
+from npcfarm.archive import ArchiveEvent
+from npcfarm.domain import Decision, Tier
 from npcfarm.keys import Keys
+from npcfarm.redisconn import entries
 from npcfarm.results import ResultPublisher, latest_decision, read_results
 from tests.helpers import make_decision
 
@@ -53,3 +56,31 @@ def test_stream_retention_is_capped(client: redis.Redis, keys: Keys) -> None:
         pub.publish([make_decision(f"n{i}", f"t{i}") for i in range(start, start + 500)])
     assert 1000 <= client.xlen(keys.results("w1")) < 1500  # MAXLEN ~ trims by whole nodes
     assert client.hlen(keys.latest("w1")) == 5000
+
+
+def test_archived_tiers_are_archived_by_the_publish_call_itself(
+    client: redis.Redis, keys: Keys
+) -> None:
+    """The archive event rides in the script that publishes: no crash can fall between."""
+    pub = ResultPublisher(
+        client,
+        keys,
+        stream_maxlen=1000,
+        latency_samples=100,
+        published_ttl_s=600,
+        archive_tiers=["gold"],
+        archive_maxlen=1000,
+    )
+    whole, spoken = make_decision("a", "t1"), make_decision("b", "t2")
+    pub.publish([whole, spoken], idempotent=True, parts=["", "action"])
+    events = [ArchiveEvent.from_fields(f) for _, f in entries(client.xrange(keys.archive))]
+    assert [(e.id, e.kind, e.data["seq"]) for e in events] == [("a:t1", "decision", 1)]
+    # The decision spoken after its action is archived once, whole, with its speech entry.
+    pub.publish([spoken.model_copy(update={"speech": "Halt."})], idempotent=True, parts=["speech"])
+    pub.publish([whole], idempotent=True)  # a redelivery publishes and archives nothing
+    events = [ArchiveEvent.from_fields(f) for _, f in entries(client.xrange(keys.archive))]
+    assert [(e.id, e.data["speech"]) for e in events] == [("a:t1", None), ("b:t2", "Halt.")]
+    assert Decision.model_validate(events[1].data).tick_id == "t2"
+    # Tiers not archived publish without archive events.
+    pub.publish([make_decision("c", "t3", tier=Tier.BRONZE)])
+    assert client.xlen(keys.archive) == 2

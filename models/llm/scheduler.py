@@ -205,7 +205,7 @@ class Scheduler:
                 self._batch.clear()
                 for pos, token in enumerate(prefix.tokens[at : at + self._batch.capacity], at):
                     self._batch.add(token, pos, prefix.seq_id, False)
-                self._decode()
+                job.prefix_seconds += self._decode()
         except DecodeFailure:
             self._prefixes.remove(prefix)
             raise
@@ -234,6 +234,7 @@ class Scheduler:
         sampler.advance(self._framer.primer)
         self._reserved += reserved
         live = Live(job, seq_id, prefix, reused, sampler, pos, pending, reserved)
+        live.decode_seconds = job.prefix_seconds  # the shared prefix's first reader pays it
         live.prime(_PRIMER)
         self.live[seq_id] = live
 
@@ -259,8 +260,10 @@ class Scheduler:
         batch.clear()
         heads = False
         for live in members:
+            live.step_tokens = 0
             if not live.pending and live.last_token is not None:
                 outputs.append((live, batch.add(live.last_token, live.pos, live.seq_id, True)))
+                live.step_tokens = 1
                 live.pos, live.last_token = live.pos + 1, None
                 heads = heads or (self._constrained and not live.head_sent)
         budget = batch.n + HEAD_PROMPT_BUDGET if heads else batch.capacity
@@ -272,6 +275,7 @@ class Scheduler:
                     wants_logits = not live.pending and k == len(chunk)
                     index = batch.add(token, live.pos, live.seq_id, wants_logits)
                     live.pos += 1
+                live.step_tokens += len(chunk)
                 if not live.pending:
                     outputs.append((live, index))
                 if live.forcing:
@@ -306,11 +310,14 @@ class Scheduler:
         outputs = self._fill(members)
         try:
             self._use_adapters(group)
-            self._decode()
+            seconds = self._decode()
         except DecodeFailure as exc:
             for live in members:
                 self._end(live, ERROR_DECODE_FAILURE, str(exc))
             return
+        per_token = seconds / max(self._batch.n, 1)
+        for live in members:
+            live.decode_seconds += per_token * live.step_tokens
         model = self._ctx.model
         try:
             rows = self._ctx.output_rows([index for _, index in outputs])
@@ -336,12 +343,15 @@ class Scheduler:
                 live.job.ticket.act(ActionHead(head.action, head.target, head.emotion, seconds))
                 self._stats().count_action(live.request.tier, seconds)
 
-    def _decode(self) -> None:
+    def _decode(self) -> float:
+        """Decode the batch; returns the seconds it took."""
         started = time.perf_counter()
         try:
             self._ctx.decode(self._batch)
         finally:
-            self._stats().count_decode(self._batch.n, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self._stats().count_decode(self._batch.n, seconds)
+        return seconds
 
     def _use_adapters(self, group: AdapterKey) -> None:
         started = time.perf_counter()

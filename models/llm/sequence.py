@@ -44,6 +44,7 @@ class Pending:
     suffix: list[int]
     deadline: float
     seed: int
+    prefix_seconds: float = 0.0  # decoding the shared prefix it was first to need
 
     @property
     def cells(self) -> int:
@@ -69,6 +70,8 @@ class Live:
     scanner: ObjectScanner = field(default_factory=ObjectScanner)
     head_sent: bool = False  # the action head went to the caller
     forcing: bool = False  # `pending` holds output tokens the grammar forced, not prompt
+    step_tokens: int = 0  # tokens this sequence put in the current step's batch
+    decode_seconds: float = 0.0  # its share of decode time so far (see DecisionResult)
 
     def head(self) -> ParsedDecision | None:
         """Action, target and emotion once complete (checked only while not yet sent)."""
@@ -140,6 +143,7 @@ class Live:
             prefix_tokens_reused=self.prefix_reused,
             generated_tokens=self.generated,
             seconds=seconds,
+            decode_seconds=self.decode_seconds,
         )
 
 

@@ -64,6 +64,9 @@ class DecisionResult:
     prefix_tokens_reused: int  # of those, taken from the shared prefix, not evaluated
     generated_tokens: int
     seconds: float  # from the start of `decide` to this result
+    # This request's share of llama_decode time (each step's time split by the tokens
+    # each sequence put in the batch): what it cost the GPU, for budgets.
+    decode_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:

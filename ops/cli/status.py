@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis
@@ -11,9 +12,11 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from npcfarm import engines
+from npcfarm import budget, engines
+from npcfarm.budget import CostRow
 from npcfarm.keys import Keys
 from npcfarm.redisconn import text
+from npcfarm.settings import get_settings
 from npcfarm.stats import CACHE_HITS, TierSummary, cache_hit_rate, reason_counts, summarize
 
 PING_TIMEOUT_S = 1.0  # how long live workers get to answer
@@ -30,6 +33,7 @@ class FarmStatus:
     engines: dict[str, dict[str, Any]] = field(default_factory=dict)
     archive: dict[str, int] = field(default_factory=dict)  # backlog and archiver counters
     conversations: int = 0  # NPCs with a conversation open or awaiting its summary
+    costs: list[CostRow] = field(default_factory=list)  # the model's day, per world and tier
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +45,10 @@ class FarmStatus:
             "engines": self.engines,
             "archive": self.archive,
             "conversations": self.conversations,
+            "costs": [
+                {**asdict(c), "over_budget": c.over, "by_archetype": dict(c.by_archetype)}
+                for c in self.costs
+            ],
             "tiers": [
                 {
                     "tier": str(t.tier),
@@ -76,6 +84,7 @@ def gather(
     )
     status.archive = {str(k): int(v) for k, v in client.hgetall(keys.archive_stats).items()}
     status.archive["backlog"] = int(client.xlen(keys.archive))
+    status.costs = budget.today(client, keys, get_settings(), now=time.time())
     if with_workers and app is not None:
         status.workers = live_workers(app)
     return status
@@ -149,6 +158,8 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
         reasons or "none (every decision its brain's first choice)",
         ("\nmodel cache ", "dim"),
         cache or "no lookups yet",
+        ("\nmodel cost today ", "dim"),
+        _costs(status.costs),
         ("\nmemory ", "dim"),
         f"{status.conversations} conversations open",
         ("   archive ", "dim"),
@@ -157,6 +168,29 @@ def render(status: FarmStatus, *, title: str = "npcfarm") -> Group:
         f"{status.archive.get('failures', 0)} failed batches",
     )
     return Group(table, footer)
+
+
+def _costs(rows: list[CostRow]) -> Text:
+    """Each world and tier's model use today against its budget; over budget in red."""
+    if not rows:
+        return Text("no model requests today")
+    out = Text()
+    unit = "" if get_settings().gpu_cost_per_hour else " GPU-s"
+    for n, r in enumerate(rows):
+        budget = f" of {_money(r.budget)}" if r.budget is not None else ""
+        out.append("; " if n else "")
+        out.append(
+            f"{r.world}/{r.tier} {r.requests:,} requests, "
+            f"{r.prompt_tokens + r.generated_tokens:,} tokens, {r.decode_s:,.1f} GPU-s, "
+            f"{_money(r.spent)}{unit}{budget}"
+        )
+        if r.over:
+            out.append(" over budget: rules", style="bold red")
+    return out
+
+
+def _money(amount: float) -> str:
+    return f"{amount:,.2f}" if amount == 0 or amount >= 0.01 else f"{amount:.2g}"
 
 
 def _engine_figures(m: dict[str, Any]) -> str:

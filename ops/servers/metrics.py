@@ -7,14 +7,16 @@ its own metrics server.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from npcfarm import engines
+from npcfarm import budget, engines
 from npcfarm.keys import Keys
+from npcfarm.settings import get_settings
 from npcfarm.stats import reason_counts, summarize
 
 COUNTERS = {  # Redis counter name -> help text
@@ -98,6 +100,41 @@ class FarmCollector(Collector):
         yield from gauges.values()
         yield from self._engines()
         yield from self._world()
+        yield from self._costs()
+
+    def _costs(self) -> Iterator[Metric]:
+        """Today's (UTC) model use and cost per world and tier, against the budgets."""
+        rows = budget.today(self._client, self._keys, get_settings(), now=time.time())
+        labels = ["world", "tier", "archetype"]
+        use = {
+            metric: GaugeMetricFamily(
+                f"npcfarm_model_{metric}_today", f"Model {metric} today (UTC).", labels=labels
+            )
+            for metric in budget.METRICS
+        }
+        spent = GaugeMetricFamily(
+            "npcfarm_model_cost_today",
+            "Model cost today (UTC): GPU-seconds times gpu_cost_per_hour / 3600.",
+            labels=["world", "tier"],
+        )
+        limit = GaugeMetricFamily(
+            "npcfarm_model_budget", "The day's budget of a world's tier.", labels=["world", "tier"]
+        )
+        over = GaugeMetricFamily(
+            "npcfarm_model_over_budget",
+            "1 while a world's tier is over its budget (decided by rules, reason=budget).",
+            labels=["world", "tier"],
+        )
+        for r in rows:
+            for archetype, figures in r.by_archetype.items():
+                for metric, family in use.items():
+                    family.add_metric([r.world, r.tier, archetype], figures[metric])
+            spent.add_metric([r.world, r.tier], r.spent)
+            if r.budget is not None:
+                limit.add_metric([r.world, r.tier], r.budget)
+                over.add_metric([r.world, r.tier], 1.0 if r.over else 0.0)
+        yield from use.values()
+        yield from (spent, limit, over)
 
     def _engines(self) -> Iterator[Metric]:
         families = {
