@@ -25,6 +25,7 @@ MAX_REASON_CHARS = 300  # a dead letter's reason is cut here
 EventId = Annotated[str, Field(min_length=1, max_length=MAX_EVENT_ID)]
 PlayerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Flag = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,32}$")]
+TraceParent = Annotated[str, Field(pattern=r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")]
 
 
 class _Event(BaseModel):
@@ -36,6 +37,11 @@ class _Event(BaseModel):
     )
     ts: float | None = Field(
         None, description="the game's clock, epoch seconds; validated, not stored or used"
+    )
+    traceparent: TraceParent | None = Field(
+        None,
+        description="W3C trace context (`00-<trace id>-<span id>-<flags>`): the farm's spans "
+        "of this event (ingest, queue, task, engine, publish) join the bridge's trace",
     )
 
     @field_validator("ts")

@@ -354,6 +354,23 @@ class Settings(BaseSettings):
         },
     )
 
+    # Traces (OpenTelemetry): off unless an OTLP endpoint is given.
+    otlp_endpoint: str | None = Field(
+        None,
+        description=(
+            "OTLP/HTTP collector for traces, e.g. `http://127.0.0.1:4318` "
+            "([traces](#traces)); unset = no tracing, no cost"
+        ),
+        json_schema_extra={"used_by": "workers, ingest, scheduler, gateway, `up`"},
+    )
+    trace_sample_ratio: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="share of new traces kept (a bridge's sampled trace is always followed)",
+        json_schema_extra={"used_by": "workers, ingest, scheduler, gateway, `up`"},
+    )
+
     # Archive: PostgreSQL in production; None means SQLite under data_dir (embedded run).
     archive_url: str | None = Field(
         None,

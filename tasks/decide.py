@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from models.archetypes import archetype_names
 from models.rules import RuleChoice
+from npcfarm import tracing
 from npcfarm.domain import NPC, Decision, Job, Nearby, Source, Tick, TickBatch, Timings
 from npcfarm.errors import InvalidInput, first_problem
 from npcfarm.registry import load_npcs
@@ -113,6 +114,42 @@ def decide_ticks(
 ) -> int:
     """Decide and publish; returns how many decisions were published."""
     started = time.time()
+    attributes: dict[str, str | int | float] = {}
+    if tracing.enabled() and ticks:
+        waited = max(0.0, started - min(t.enqueued_at for t in ticks)) * 1000
+        attributes = {
+            "npcfarm.tier": str(ticks[0].tier),
+            "npcfarm.ticks": len(ticks),
+            "npcfarm.brain": brain,
+            "npcfarm.queue_ms": round(waited, 2),
+            "npcfarm.tick_id": ticks[0].tick_id,
+        }
+    with tracing.span("decide", attributes=attributes):
+        return _decide(
+            ctx,
+            ticks,
+            started=started,
+            idempotent=idempotent,
+            lease_s=lease_s,
+            visitors=visitors,
+            brain=brain,
+            words=words,
+            llm=llm,
+        )
+
+
+def _decide(
+    ctx: WorkerContext,
+    ticks: Sequence[Tick],
+    *,
+    started: float,
+    idempotent: bool,
+    lease_s: float,
+    visitors: dict[str, Nearby] | None,
+    brain: str,
+    words: dict[str, str] | None,
+    llm: LlmBrain,
+) -> int:
     known = _admit(ctx, ticks, started)
     if not known:
         return 0
@@ -164,7 +201,8 @@ def decide_ticks(
         if answer.speaking and i in sources and reasons.get(i) not in REDECIDED
     ]
     parts = ["action" if i in speaking else "" for i in range(len(decisions))]
-    published = ctx.publisher.publish(decisions, idempotent=idempotent, parts=parts)
+    with tracing.span("publish", attributes={"npcfarm.decisions": len(decisions)}):
+        published = ctx.publisher.publish(decisions, idempotent=idempotent, parts=parts)
     if asking is not None and speaking:
         decisions = _speech_entries(ctx, asking, decisions, speaking, idempotent=idempotent)
     remember_decisions(ctx, decisions, visitors)
@@ -198,7 +236,8 @@ def _speech_entries(
         )
         out[i] = out[i].model_copy(update={"speech": speech, "timings": timings})
     entries = [out[i] for i in speaking]
-    ctx.publisher.publish(entries, idempotent=idempotent, parts=["speech"] * len(entries))
+    with tracing.span("publish.speech", attributes={"npcfarm.decisions": len(entries)}):
+        ctx.publisher.publish(entries, idempotent=idempotent, parts=["speech"] * len(entries))
     return out
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import redis
 
+from npcfarm import tracing
 from npcfarm.domain import NPC, Decision, Nearby, Tier
 from npcfarm.memory.prefetch import CACHE
 from npcfarm.memory.remember import remember_reply, store_summary
@@ -43,7 +44,8 @@ def recall_for_prompts(
     if budget <= 0 or not npcs:
         return {}
     try:
-        views = CACHE.fetch(ctx.client, ctx.keys, [n.id for n in npcs])
+        with tracing.span("memory.recall", attributes={"npcfarm.npcs": len(npcs)}):
+            views = CACHE.fetch(ctx.client, ctx.keys, [n.id for n in npcs])
     except redis.RedisError as exc:  # memory is an aid: decide without it
         log.warning("memory prefetch failed, deciding without memory: %s", exc)
         return {}

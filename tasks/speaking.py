@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from npcfarm import tracing
 from npcfarm.budget import Usage, record
 from npcfarm.domain import Source
 
@@ -99,6 +100,8 @@ class Asking:
             )
             answer = self._final(i, result)
             out.append(answer)
+            if tracing.enabled():
+                _trace_request(ticket, result, npc.archetype)
             if answer.choice is None or answer.source is not Source.LLM:
                 continue
             good += 1
@@ -131,6 +134,39 @@ class Asking:
         if answer.choice is not None and (why := self._why(i)):
             answer = replace(answer, reason=why)
         return answer
+
+
+def _trace_request(ticket: Ticket, result: Any, archetype: str) -> None:
+    """The engine's part of the trace: submitted, out of the queue (`slot`), action
+    decoded (`action`), speech done (the end); timed in the loop, recorded here."""
+    now_ns, now = time.time_ns(), time.perf_counter()
+
+    def at(perf: float) -> int:
+        return now_ns - int((now - perf) * 1e9)
+
+    events = {}
+    if ticket.started is not None:
+        events["slot"] = at(ticket.started)
+    head = ticket.action.result() if ticket.action.done() else None
+    if head is not None:
+        events["action"] = at(ticket.submitted + head.seconds)
+    queued = (ticket.started - ticket.submitted) * 1000 if ticket.started is not None else 0.0
+    tracing.record(
+        "engine.request",
+        start_ns=at(ticket.submitted),
+        end_ns=at(ticket.submitted + result.seconds),
+        attributes={
+            "npcfarm.archetype": archetype,
+            "npcfarm.queue_ms": round(queued, 2),
+            "npcfarm.action_ms": round(head.seconds * 1000, 2) if head is not None else -1.0,
+            "npcfarm.speech_ms": round(result.seconds * 1000, 2),
+            "npcfarm.prompt_tokens": result.evaluated_prompt_tokens,
+            "npcfarm.generated_tokens": result.generated_tokens,
+            "npcfarm.decode_s": round(result.decode_seconds, 6),
+            "npcfarm.error": result.error or "",
+        },
+        events=events,
+    )
 
 
 def _fields(result: Any) -> dict[str, Any]:

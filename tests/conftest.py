@@ -1,4 +1,5 @@
-"""Test fixtures: a real redis-server for the session and real Celery workers.
+"""Test fixtures: a real redis-server (or valkey-server, `NPCFARM_TEST_STORE=valkey`)
+for the session and real Celery workers.
 
 The server is started before any test module is imported, because `celeryconfig`
 reads the broker URL once at import; each test then starts from empty farm keys.
@@ -21,7 +22,7 @@ import redis
 
 from npcfarm.keys import QUEUE_ORDER, Keys
 from npcfarm.settings import Settings, get_settings
-from ops.servers.embedded_redis import EmbeddedRedis
+from ops.servers.embedded_redis import EmbeddedRedis, valkey_server_binary
 from tests.pg import TestServer, start_server
 from workers.launch import ALL_QUEUES
 
@@ -35,15 +36,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+STORES = ("redis", "valkey")  # NPCFARM_TEST_STORE: which server speaking Redis the suite uses
+
+
 def pytest_configure(config: pytest.Config) -> None:
     global _server
-    data = Path(tempfile.mkdtemp(prefix="npcfarm-test-redis-"))
-    _server = EmbeddedRedis(data_dir=data, port=_free_port(), appendonly=False).start()
+    store = os.environ.get("NPCFARM_TEST_STORE", "redis")
+    if store not in STORES:
+        raise pytest.UsageError(f"NPCFARM_TEST_STORE={store!r}: one of {', '.join(STORES)}")
+    binary = valkey_server_binary() if store == "valkey" else None
+    data = Path(tempfile.mkdtemp(prefix=f"npcfarm-test-{store}-"))
+    _server = EmbeddedRedis(data_dir=data, port=_free_port(), appendonly=False, binary=binary)
+    _server.start()
     os.environ["NPCFARM_REDIS_URL"] = _server.url
     os.environ["NPCFARM_DATA_DIR"] = str(data / "farm")
     os.environ.pop("NPCFARM_CONFIG", None)
     os.environ["NPCFARM_ENGINE_ENABLED"] = "false"  # engine tests turn it on with a tiny model
     get_settings.cache_clear()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    store = os.environ.get("NPCFARM_TEST_STORE", "redis")
+    return f"store: {store} ({_server.url if _server else '-'})"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

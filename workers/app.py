@@ -19,6 +19,7 @@ from celery.signals import (
     worker_shutdown,
 )
 
+from npcfarm import tracing
 from tasks import context
 from tasks.llm import BRAIN
 
@@ -49,6 +50,7 @@ def _note_pool(sender: Any = None, **_: Any) -> None:
 @worker_process_init.connect
 def _fresh_process(**_: Any) -> None:
     context.reset()  # sockets must not be shared with the parent after fork
+    tracing.setup_process("npcfarm-worker")  # exporter threads do not survive a fork
     # Warm the model up in a background thread (the 4 s limit never applies) where Gold or
     # Silver is served; a Bronze-only worker loads one only if a job ever asks for it.
     if _serves_model():
@@ -58,17 +60,20 @@ def _fresh_process(**_: Any) -> None:
 @worker_process_shutdown.connect
 def _leaving(**_: Any) -> None:
     BRAIN.leave(context.get())  # `status` stops listing this process's engine at once
+    tracing.shutdown()
 
 
 @worker_shutdown.connect
 def _leaving_threaded(**_: Any) -> None:
     if threaded():  # no process hooks in a threads pool: the worker itself leaves
         BRAIN.leave(context.get())
+    tracing.shutdown()
 
 
 @worker_ready.connect
 def _ready(sender: Any = None, **_: Any) -> None:
     context.get()  # connect before the first message, not during it
+    tracing.setup_process("npcfarm-worker")  # solo and threads pools fork no children
     if threaded() and _serves_model():  # threads pools send no worker_process_init
         BRAIN.start_loading(context.get())
     log.info("npcfarm worker ready: queues %s", app.conf.task_queues)

@@ -213,6 +213,7 @@ class Scheduler:
         return prefix, 0
 
     def _start(self, job: Pending) -> None:
+        job.ticket.started = time.perf_counter()
         prefix, reused = self.prefix_for(job)
         seq_id = self._free_slots.pop()
         if prefix is not None:

@@ -21,6 +21,7 @@ class Ticket:
 
     request: DecisionRequest
     submitted: float = field(default_factory=time.perf_counter)  # the request's clock starts
+    started: float | None = None  # perf_counter when it got a sequence slot (out of the queue)
     future: Future[DecisionResult] = field(default_factory=Future)
     action: Future[ActionHead | None] = field(default_factory=Future)
 

@@ -18,9 +18,10 @@ from typing import Any, cast
 
 import redis
 from kombu.exceptions import OperationalError
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
-from npcfarm import archive
+from npcfarm import archive, tracing
 from npcfarm.domain import Job, Tier
 from npcfarm.errors import EventRefused, first_problem
 from npcfarm.events import (
@@ -264,7 +265,7 @@ class Ingest:
                     self._client.srem(self._keys.questing, event.npc_id)
             elif isinstance(event, (InteractionEvent, DecideNowEvent)):
                 try:
-                    self._job(event)
+                    self._job(event, entry_id)
                 except ValidationError as exc:  # cannot become a job: refuse, never jam
                     reason = f"interaction not applicable: {first_problem(exc, subject='job')}"
                     refused.append((entry_id, DeadCode.NOT_APPLICABLE, reason, raw))
@@ -313,11 +314,30 @@ class Ingest:
             return parse_ticks(str(toml), origin="redis")
         return load_ticks(get_settings().ticks_file)[0]
 
-    def _job(self, event: InteractionEvent | DecideNowEvent) -> None:
-        if isinstance(event, InteractionEvent):
-            self._interact(event)
-        else:
-            self._decide_now(event)
+    def _job(self, event: InteractionEvent | DecideNowEvent, entry_id: str) -> None:
+        """Under a span that starts when the bridge added the entry (its stream id), in
+        the bridge's trace when the event names one: the Celery message carries it on."""
+        attributes: dict[str, str | int | float] = {}
+        added_ms = 0
+        if tracing.enabled():
+            added_ms = int(entry_id.split("-", maxsplit=1)[0])
+            attributes = {
+                "npcfarm.event_id": event.event_id,
+                "npcfarm.npc_id": event.npc_id,
+                "npcfarm.inbox_id": entry_id,
+                "npcfarm.inbox_wait_ms": round(time.time() * 1000 - added_ms, 1),
+            }
+        with tracing.span(
+            f"inbox {event.type}",
+            parent=tracing.parent_of(event.traceparent),
+            kind=SpanKind.CONSUMER,
+            attributes=attributes,
+            start_ns=added_ms * 1_000_000 if added_ms else None,
+        ):
+            if isinstance(event, InteractionEvent):
+                self._interact(event)
+            else:
+                self._decide_now(event)
 
     def _decide_now(self, event: DecideNowEvent) -> None:
         """A single-NPC Gold job on a bridge's request (no player, no words)."""

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from models.archetypes import archetype_names
-from npcfarm import audit
+from npcfarm import audit, tracing
 from npcfarm.domain import Job, Tier
 from npcfarm.errors import InvalidInput, NpcFarmError
 from npcfarm.redisconn import connect, keys_for, require
@@ -128,6 +128,7 @@ def scheduler() -> None:
     from workers.dispatch import batch_publisher, summary_publisher  # noqa: PLC0415
 
     _setup_logging()
+    tracing.setup_process("npcfarm-scheduler")
     settings = get_settings()
     client = connect(settings)
     require(client)
@@ -268,6 +269,7 @@ def ingest(
     from workers.dispatch import publish_job  # noqa: PLC0415
 
     _setup_logging()
+    tracing.setup_process("npcfarm-ingest")
     settings = get_settings()
     client = connect(settings)
     require(client)
@@ -284,6 +286,7 @@ def ingest(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     service.serve(stop)
+    tracing.shutdown()
 
 
 @app.command()

