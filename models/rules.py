@@ -50,11 +50,15 @@ Ids = tuple[str | None, str | None, str | None]  # nearest player, hostile (else
 
 # Utility of each action as a weighted sum of features; absent pairs weigh 0.
 # Interaction features (threat_hurt = threat * hurt, ...) carry the "when X and Y" rules.
-# fmt: off
 WEIGHTS: dict[Action, dict[str, float]] = {
     Action.IDLE: {"one": 0.30, "quiet_patient": 0.20},
-    Action.WANDER: {"one": 0.15, "quiet_risk": 0.60, "quiet_patient": -0.20, "hunger": 0.20,
-                    "off_hours": -0.40},
+    Action.WANDER: {
+        "one": 0.15,
+        "quiet_risk": 0.60,
+        "quiet_patient": -0.20,
+        "hunger": 0.20,
+        "off_hours": -0.40,
+    },
     Action.MOVE_TO: {"one": 0.05, "quiet_risk": 0.30, "npc_near": 0.30, "off_hours": -0.30},
     Action.FOLLOW: {"player_social": 0.80, "player_near": 0.10, "threat": -0.40},
     Action.FLEE: {"threat": 0.20, "threat_hurt": 1.60, "threat_timid": 1.20, "threat_aggr": -1.0},
@@ -69,7 +73,6 @@ WEIGHTS: dict[Action, dict[str, float]] = {
     Action.HIDE: {"threat_timid": 0.60, "threat_hurt": 0.60, "off_hours": 0.10},
     Action.FEED: {"hunger": 0.35, "starving": 1.50, "threat": -0.40},
 }
-# fmt: on
 FEATURES = tuple(sorted({f for w in WEIGHTS.values() for f in w}))
 _W = np.array([[WEIGHTS[a].get(f, 0.0) for a in ACTIONS] for f in FEATURES])  # F x A
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from npcfarm.errors import ConfigError
@@ -70,22 +71,44 @@ def worker_argv(
 
 
 def spawn_worker(
-    argv: list[str], *, redis_url: str, env: dict[str, str] | None = None, nice: int = 0
+    argv: list[str],
+    *,
+    redis_url: str,
+    env: dict[str, str] | None = None,
+    nice: int = 0,
+    idle: bool = False,
+    cpus: set[int] | None = None,
 ) -> subprocess.Popen[bytes]:
     """A worker in its own process (used by `up`, tests and benchmarks).
 
-    `nice` lowers the CPU priority of bulk lanes (Bronze) so that a Gold-only worker
-    on the same host gets the CPU first when both have work.
+    Bulk lanes (Silver, Bronze) yield the CPU to a Gold lane on the same host: `nice`
+    lowers their priority, `idle` puts them in Linux's SCHED_IDLE class (they run only
+    when nothing else wants the core, so a Gold task preempts them at once), `cpus`
+    pins the process and its pool to those cores. See OPERATIONS.md, Workers.
     """
     child_env = {**os.environ, **(env or {}), "NPCFARM_REDIS_URL": redis_url}
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers.app", *argv],
         env=child_env,
-        preexec_fn=(lambda: os.nice(nice)) if nice else None,  # noqa: PLW1509
+        preexec_fn=_yielding(nice, idle, cpus) if nice or idle or cpus else None,  # noqa: PLW1509
         start_new_session=True,  # stopped by its parent, in order, not by the terminal's ^C
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE if "--logfile" not in argv else subprocess.DEVNULL,
     )
+
+
+def _yielding(nice: int, idle: bool, cpus: set[int] | None) -> Callable[[], None]:
+    """What the child sets on itself before exec (inherited by its pool's processes)."""
+
+    def apply() -> None:
+        if nice:
+            os.nice(nice)
+        if idle and hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        if cpus and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, cpus)
+
+    return apply
 
 
 def stop_worker(proc: subprocess.Popen[bytes], *, timeout_s: float = 20.0) -> None:
