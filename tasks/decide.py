@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from models.archetypes import archetype_names
+from models.reactions import react
 from models.rules import RuleChoice
 from npcfarm import tracing
 from npcfarm.domain import NPC, Decision, Job, Nearby, Source, Tick, TickBatch, Timings
@@ -27,7 +28,7 @@ from npcfarm.stats import REASON, bump
 from tasks.context import WorkerContext
 from tasks.coordinate import decide_coordinated, with_surroundings
 from tasks.llm import BRAIN, Answer, Asked, LlmBrain
-from tasks.memory import recall_for_prompts, recall_lines, remember_decisions
+from tasks.memory import recall_for_prompts, recall_lines, remember_decisions, standings
 from tasks.speaking import Asking
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,10 @@ def decide_ticks(
     brain: str = "rules",
     words: dict[str, str] | None = None,
     llm: LlmBrain = BRAIN,
+    kinds: dict[str, str] | None = None,
 ) -> int:
-    """Decide and publish; returns how many decisions were published."""
+    """Decide and publish; returns how many decisions were published. `visitors`,
+    `words` and `kinds`: the player each NPC answers, what it said and what it did."""
     started = time.time()
     attributes: dict[str, str | int | float] = {}
     if tracing.enabled() and ticks:
@@ -135,6 +138,7 @@ def decide_ticks(
             brain=brain,
             words=words,
             llm=llm,
+            kinds=kinds or {},
         )
 
 
@@ -149,6 +153,7 @@ def _decide(
     brain: str,
     words: dict[str, str] | None,
     llm: LlmBrain,
+    kinds: dict[str, str],
 ) -> int:
     known = _admit(ctx, ticks, started)
     if not known:
@@ -169,6 +174,8 @@ def _decide(
             words=words,
             started=started,
         )
+    if visitors:  # the rules brain answers a player by what it knows of them
+        preset = _with_reactions(ctx, kept_npcs, preset, visitors, kinds)
     choices, reasons, sources = decide_coordinated(
         ctx, kept_npcs, tick_ids, lease_s=lease_s, preset=preset
     )
@@ -209,6 +216,26 @@ def _decide(
     if asking is not None:  # after publishing: costs, cache and breaker once all ended
         asking[0].finals()
     return published
+
+
+def _with_reactions(
+    ctx: WorkerContext,
+    npcs: Sequence[NPC],
+    preset: list[Answer],
+    visitors: dict[str, Nearby],
+    kinds: dict[str, str],
+) -> list[Answer]:
+    """Where the rules brain decides for an NPC a player deals with, its reaction to that
+    player (models/reactions.py) goes first; the model's answers are left as they are.
+    Given as preset answers, so their claims (attack, trade) are settled like any other."""
+    held = standings(ctx, npcs, visitors, kinds)
+    out = list(preset) or [Answer(None, Source.RULES, None)] * len(npcs)
+    for i, npc in enumerate(npcs):
+        if out[i].choice is None and npc.id in held:
+            reaction = react(npc, held[npc.id])
+            if reaction is not None:
+                out[i] = Answer(reaction, Source.RULES, out[i].reason)
+    return out
 
 
 REDECIDED = ("redecided", "claim_lost")  # the model's action lost its claim: no speech follows
@@ -332,6 +359,13 @@ def run_job(ctx: WorkerContext, payload: Any) -> int:
             id=job.player_id, distance=VISITOR_DISTANCE_M, hostile=job.kind == "attack"
         )
     words = {job.npc_id: job.text} if job.text else {}
+    kinds = {job.npc_id: str(job.kind)} if job.kind else {}
     return decide_ticks(
-        ctx, [tick], idempotent=True, visitors=visitors, brain=job.brain, words=words
+        ctx,
+        [tick],
+        idempotent=True,
+        visitors=visitors,
+        brain=job.brain,
+        words=words,
+        kinds=kinds,
     )

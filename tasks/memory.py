@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import redis
 
+from models.reactions import Standing
 from npcfarm import tracing
 from npcfarm.domain import NPC, Decision, Nearby, Tier
 from npcfarm.memory.prefetch import CACHE
@@ -79,6 +80,36 @@ def recall_lines(
         return {}
     lines = {n: recall_line(views[n], visitors[n].id) for n in asked}
     return {n: line for n, line in lines.items() if line}
+
+
+def standings(
+    ctx: WorkerContext,
+    npcs: Sequence[NPC],
+    visitors: Mapping[str, Nearby],
+    kinds: Mapping[str, str],
+) -> dict[str, Standing]:
+    """What each NPC a player is dealing with holds about that player (its bond and
+    the quests it gave), for the rules brain's reactions; {} when memory is unreachable."""
+    asked = [n.id for n in npcs if n.id in visitors]
+    if not asked:
+        return {}
+    try:
+        views = CACHE.fetch(ctx.client, ctx.keys, asked)
+    except redis.RedisError:
+        return {}
+    out = {}
+    for npc_id in asked:
+        player, hot = visitors[npc_id].id, views[npc_id].hot
+        bond = hot.rel.players.get(player)
+        out[npc_id] = Standing(
+            player_id=player,
+            kind=kinds.get(npc_id),
+            trust=bond.trust if bond else 0.0,
+            affinity=bond.affinity if bond else 0.0,
+            betrayals=len(bond.betrayals) if bond else 0,
+            quests=[(n, q.note) for n, q in hot.quest.quests.items() if q.status == "active"],
+        )
+    return out
 
 
 def remember_decisions(
