@@ -76,10 +76,17 @@ return out
 SETTLE_ATTEMPTS = 8  # reads of previous claims raced by another settle of the same NPCs
 
 
+def _kind(action: Action | str) -> str:
+    """The claim's name: the RPG's (attack, trade, use, guard), else the action's own."""
+    return EXCLUSIVE[Action(action)] if action in EXCLUSIVE else str(action)
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimRequest:
+    """`action`: an RPG action, or a game profile's exclusive action by name (`raid`)."""
+
     npc_id: str
-    action: Action
+    action: Action | str
     target: str
     faction: str | None = None
 
@@ -98,7 +105,7 @@ class Claims:
         if not requests and not released:
             return []
         held = self._keys.held_claim(world)
-        claim_keys = [self._keys.claim(world, EXCLUSIVE[r.action], r.target) for r in requests]
+        claim_keys = [self._keys.claim(world, _kind(r.action), r.target) for r in requests]
         npcs = [r.npc_id for r in requests] + list(released)
         for _ in range(SETTLE_ATTEMPTS):
             prev = {n: text(v) for n, v in zip(npcs, self._client.hmget(held, npcs), strict=True)}

@@ -8,6 +8,7 @@ from outside can reach the game through them.
 from __future__ import annotations
 
 import math
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -19,6 +20,8 @@ DECISION_SCHEMA: Literal["npcfarm.decision"] = (
 DECISION_VERSION: Literal[1] = 1  # bumped on any incompatible change of `Decision`
 MAX_SPEECH_CHARS = 240  # a bark or line of dialogue; longer text is cut at a word
 MAX_NEARBY = 32  # nearby players / NPCs kept per NPC state
+MAX_GAME_FIELDS = 64  # fields of a game profile's state one NPC may hold
+GAME_VERSION: Literal[2] = 2  # the decision schema of profiles other than `rpg`
 
 NpcId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 WorldId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,48}$")]
@@ -88,6 +91,10 @@ class Personality(_Closed):
     neuroticism: Unit = 0.5
 
 
+Scalar = int | float | bool | str
+GameValue = Scalar | list[dict[str, Scalar]]  # a profile's field: a value or a table's rows
+
+
 class Vec3(_Closed):
     x: float = 0.0
     y: float = 0.0
@@ -119,6 +126,11 @@ class NPCState(_Closed):
     nearby_npcs: Annotated[list[Nearby], Field(max_length=MAX_NEARBY)] = []
     flags: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=16)] = Field(
         [], description="stored, not read by the rules brain (inbox events are stricter)"
+    )
+    game: Annotated[dict[str, GameValue], Field(max_length=MAX_GAME_FIELDS)] = Field(
+        {},
+        description="the state fields of the world's game profile (a `strategy` village's "
+        "stores, army, neighbours...): checked against the profile by the inbox",
     )
 
 
@@ -208,6 +220,60 @@ class Decision(_Closed):
     timings: Timings = Field(description="when each step happened")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class GameDecision(_Closed):
+    """A decision of a game profile other than `rpg` (schema `npcfarm.decision/2`): the
+    profile's action with its typed parameters, and the decision kind it settles."""
+
+    schema_: Literal["npcfarm.decision"] = Field(
+        DECISION_SCHEMA, alias="schema", description="schema name"
+    )
+    version: Literal[2] = Field(GAME_VERSION, description="schema version")
+    seq: int = Field(0, description="as in version 1")
+    npc_id: NpcId = Field(description="the NPC (a strategy game's AI player)")
+    world: WorldId = Field(description="its world")
+    profile: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = Field(
+        description="the world's game profile, whose actions and parameters this uses"
+    )
+    tick_id: str = Field(description="the tick or job this answers")
+    tier: Tier = Field(description="the tier (queue) the tick ran on")
+    kind: Annotated[str, Field(max_length=32)] = Field(
+        description="the decision kind (economy, military, diplomacy, review...)"
+    )
+    action: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = Field(
+        description="one of the profile's actions"
+    )
+    target: Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="what it is aimed at (a village, a player), per the action"
+    )
+    params: Annotated[dict[str, Scalar], Field(max_length=16)] = Field(
+        {}, description="the action's parameters, typed and within the profile's bounds"
+    )
+    speech: Annotated[str, Field(max_length=600)] | None = Field(
+        None, description="text the action carries (a diplomatic message, a plan's why)"
+    )
+    source: Source = Field(description="what produced it")
+    model: Annotated[str, Field(max_length=64)] | None = None
+    reason: Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="why this is not its brain's first choice, else null"
+    )
+    timings: Timings = Field(description="when each step happened")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+AnyDecision = Decision | GameDecision
+
+
+_VERSION_2 = re.compile(rb'"version"\s*:\s*2\b')
+
+
+def parse_decision(raw: str | bytes) -> AnyDecision:
+    """A published decision of either schema version (what bridges and tools read)."""
+    if _VERSION_2.search(raw if isinstance(raw, bytes) else raw.encode()):
+        return GameDecision.model_validate_json(raw)
+    return Decision.model_validate_json(raw)
 
 
 def clip_speech(text: str) -> str:

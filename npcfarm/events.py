@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from npcfarm.domain import NPC, NpcId, Vec3, WorldId
+from npcfarm.domain import MAX_GAME_FIELDS, NPC, GameValue, NpcId, Scalar, Vec3, WorldId
 
 MAX_EVENT_BYTES = 4096  # larger inbox entries are dead-lettered unparsed
 MAX_EVENT_DEPTH = 16  # deeper nesting is dead-lettered before it reaches the JSON parser
@@ -71,6 +71,11 @@ class NpcStateEvent(_Event):
     )
     flags: Annotated[list[Flag], Field(max_length=MAX_FLAGS)] | None = Field(
         None, description="replaces the whole `state.flags` list (`[]` clears it)"
+    )
+    game: Annotated[dict[str, GameValue], Field(max_length=MAX_GAME_FIELDS)] | None = Field(
+        None,
+        description="fields of the world's game profile (docs/BRIDGE.md, Game profiles); each "
+        "replaces the stored value; checked against the profile (type, bounds, rows)",
     )
 
 
@@ -141,6 +146,47 @@ class NpcRemoveEvent(_Event):
     npc_id: NpcId = Field(description="a registered NPC")
 
 
+class WorldProfileEvent(_Event):
+    """Say which game profile a world plays (`rpg` until set): its actions, state fields
+    and archetypes. Set it before registering the world's NPCs."""
+
+    type: Literal["world_profile"]
+    world: WorldId
+    profile: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = Field(
+        description="a shipped profile (`rpg`, `strategy`)"
+    )
+
+
+class OutcomeEvent(_Event):
+    """How the game took a decision: accepted, refused (with why), and what came of it
+    (a battle report). Kept as the NPC's experience: a memory and an archive record."""
+
+    type: Literal["outcome"]
+    npc_id: NpcId = Field(description="a registered NPC")
+    tick_id: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+        description="the decision's `tick_id`"
+    )
+    status: Literal["accepted", "refused", "done"] = Field(
+        description="`done`: the action finished (a raid came back, a building is up)"
+    )
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")] | None = Field(
+        None, description="the game's refusal or result code"
+    )
+    detail: Annotated[str, Field(max_length=400)] | None = Field(
+        None, description="what happened, in words (a battle report's summary)"
+    )
+    values: Annotated[dict[str, Scalar], Field(max_length=16)] = Field(
+        {}, description="figures of the outcome (loot, losses), kept in the archive"
+    )
+
+    @field_validator("detail")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and any(unicodedata.category(c) in ("Cc", "Cf") for c in value):
+            raise ValueError("detail contains control characters")
+        return value
+
+
 class DecideNowEvent(_Event):
     """Ask for one decision of an NPC now, at Gold priority, without a player's words:
     the answer has tick id `now-{event_id}`."""
@@ -157,7 +203,9 @@ BridgeEvent = Annotated[
     | QuestFlagEvent
     | NpcRegisterEvent
     | NpcRemoveEvent
-    | DecideNowEvent,
+    | DecideNowEvent
+    | WorldProfileEvent
+    | OutcomeEvent,
     Field(discriminator="type"),
 ]
 EVENTS: TypeAdapter[BridgeEvent] = TypeAdapter(BridgeEvent)

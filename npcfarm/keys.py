@@ -102,6 +102,16 @@ class Keys:
         """LIST: the most recent enqueue-to-publish latencies in ms (capped)."""
         return f"{self.prefix}:lat:{tier}"
 
+    # -- game profiles ---------------------------------------------------------
+    @property
+    def world_profiles(self) -> str:
+        """HASH: world -> its game profile (`rpg` when absent)."""
+        return f"{self.prefix}:worlds:profile"
+
+    def plan(self, npc_id: str) -> str:
+        """STRING with TTL: a strategy NPC's standing goal from its last strategic review."""
+        return f"{self.prefix}:plan:{npc_id}"
+
     # -- model cost ------------------------------------------------------------
     def usage(self, day: str) -> str:
         """HASH with TTL: one UTC day's model use, field `world|tier|archetype|metric`

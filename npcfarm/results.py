@@ -16,7 +16,7 @@ from typing import cast
 
 import redis
 
-from npcfarm.domain import Decision, Tier
+from npcfarm.domain import AnyDecision, Tier, parse_decision
 from npcfarm.keys import Keys
 from npcfarm.redisconn import StreamEntries
 
@@ -106,7 +106,7 @@ class ResultPublisher:
 
     def publish(
         self,
-        decisions: Sequence[Decision],
+        decisions: Sequence[AnyDecision],
         *,
         idempotent: bool = False,
         parts: Sequence[str] | None = None,
@@ -115,7 +115,7 @@ class ResultPublisher:
         `parts` marks entries `action` (the speech entry follows) or `speech` (that entry,
         same tick id, its own seq); "" is a whole decision. Returns decisions published
         (speech entries are not counted: the decision was counted with its action)."""
-        by_world: dict[tuple[str, Tier], list[tuple[Decision, str]]] = defaultdict(list)
+        by_world: dict[tuple[str, Tier], list[tuple[AnyDecision, str]]] = defaultdict(list)
         for decision, part in zip(decisions, parts or [""] * len(decisions), strict=True):
             by_world[(decision.world, decision.tier)].append((decision, part))
         now = time.time()
@@ -148,9 +148,9 @@ class ResultPublisher:
         return sum(int(published) for published, _dup in pipe.execute())
 
 
-def latest_decision(client: redis.Redis, keys: Keys, world: str, npc_id: str) -> Decision | None:
+def latest_decision(client: redis.Redis, keys: Keys, world: str, npc_id: str) -> AnyDecision | None:
     raw = client.hget(keys.latest(world), npc_id)
-    return Decision.model_validate_json(raw) if raw else None
+    return parse_decision(raw) if raw else None
 
 
 def read_results(
@@ -161,12 +161,12 @@ def read_results(
     last_id: str = "0-0",
     count: int = 1000,
     block_ms: int | None = None,
-) -> list[tuple[str, Decision]]:
+) -> list[tuple[str, AnyDecision]]:
     """What a bridge does: XREAD from its last id; returns (entry id, decision) pairs."""
     reply = client.xread({keys.results(world): last_id}, count=count, block=block_ms)
     streams = cast(list[tuple[str, StreamEntries]], reply or [])
     return [
-        (entry_id, Decision.model_validate_json(fields["d"]))
+        (entry_id, parse_decision(fields["d"]))
         for _stream, rows in streams
         for entry_id, fields in rows
     ]

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from models.archetypes import archetype_names
+from models.profiles import get_profile
 from models.reactions import react
 from models.rules import RuleChoice
 from npcfarm import tracing
@@ -25,8 +26,10 @@ from npcfarm.errors import InvalidInput, first_problem
 from npcfarm.registry import load_npcs
 from npcfarm.results import release_ticks
 from npcfarm.stats import REASON, bump
+from npcfarm.worlds import DEFAULT_PROFILE, profiles_of
 from tasks.context import WorkerContext
 from tasks.coordinate import decide_coordinated, with_surroundings
+from tasks.games import decide_games
 from tasks.llm import BRAIN, Answer, Asked, LlmBrain
 from tasks.memory import recall_for_prompts, recall_lines, remember_decisions, standings
 from tasks.speaking import Asking
@@ -158,6 +161,16 @@ def _decide(
     known = _admit(ctx, ticks, started)
     if not known:
         return 0
+    profiles = profiles_of(ctx.client, ctx.keys, {n.world for _, n in known})
+    games = [(t, n, profiles[n.world]) for t, n in known if profiles[n.world] != DEFAULT_PROFILE]
+    game_published = 0
+    if games:  # a strategy game's AI players: the profile's brain, schema v2
+        game_published = decide_games(
+            ctx, games, started=started, idempotent=idempotent, lease_s=lease_s
+        )
+        known = [(t, n) for t, n in known if profiles[n.world] == DEFAULT_PROFILE]
+        if not known:
+            return game_published
     kept_ticks = [t for t, _ in known]
     kept_npcs = with_surroundings(ctx, [n for _, n in known], visitors or {})
     tick_ids = [t.tick_id for t in kept_ticks]
@@ -215,7 +228,7 @@ def _decide(
     remember_decisions(ctx, decisions, visitors)
     if asking is not None:  # after publishing: costs, cache and breaker once all ended
         asking[0].finals()
-    return published
+    return published + game_published
 
 
 def _with_reactions(
@@ -319,13 +332,20 @@ def _admit(ctx: WorkerContext, ticks: Sequence[Tick], started: float) -> list[tu
     if dropped:
         bump(ctx.client, ctx.keys, ticks[0].tier, "shed_expired", len(dropped))
     npcs = load_npcs(ctx.client, ctx.keys, [t.npc_id for t in live])
-    archetypes = archetype_names()
-    known = [(t, n) for t, n in zip(live, npcs, strict=True) if n and n.archetype in archetypes]
+    profiles = profiles_of(ctx.client, ctx.keys, {n.world for n in npcs if n is not None})
+
+    def knows(npc: NPC) -> bool:
+        profile = profiles[npc.world]
+        if profile == DEFAULT_PROFILE:
+            return npc.archetype in archetype_names()
+        return npc.archetype in get_profile(profile).archetypes
+
+    known = [(t, n) for t, n in zip(live, npcs, strict=True) if n and knows(n)]
     unknown = [(t.npc_id, t.tick_id) for t, n in zip(live, npcs, strict=True) if n is None]
     odd = [
         (t.npc_id, t.tick_id)
         for t, n in zip(live, npcs, strict=True)
-        if n is not None and n.archetype not in archetypes
+        if n is not None and not knows(n)
     ]
     for counter, refused in (("unknown_npc", unknown), ("unknown_archetype", odd)):
         if refused:

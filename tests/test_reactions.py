@@ -8,7 +8,7 @@ import json
 import redis
 
 from models.reactions import Standing, react
-from npcfarm.domain import NPC, Action, Emotion, Job, Personality, Source
+from npcfarm.domain import NPC, Action, Decision, Emotion, Job, Personality, Source
 from npcfarm.keys import Keys
 from npcfarm.registry import save_npcs
 from npcfarm.results import read_results
@@ -81,6 +81,7 @@ def test_through_the_inbox_a_friend_who_turns_on_the_npc_becomes_its_enemy(
         ingest.run_once(block_ms=10)
         run_job(ctx, jobs.pop().model_dump(mode="json"))
         answer = next(d for _, d in read_results(client, keys, "w1") if d.tick_id == f"ix-e{n}")
+        assert isinstance(answer, Decision)
         return answer.action, answer.speech, answer.source
 
     for n in range(4):  # four gifts make a friend

@@ -33,10 +33,12 @@ from npcfarm.events import (
     NpcRegisterEvent,
     NpcRemoveEvent,
     NpcStateEvent,
+    OutcomeEvent,
     PlayerLeftEvent,
     PlayerPositionEvent,
     QuestFlagEvent,
     Receipt,
+    WorldProfileEvent,
 )
 from npcfarm.keys import Keys
 from npcfarm.memory.remember import remember_interaction, remember_quest
@@ -46,6 +48,7 @@ from npcfarm.registry import load_npcs, remove_npcs, save_npcs
 from npcfarm.relations import BOND_THRESHOLD, RELATE
 from npcfarm.settings import get_settings
 from ops.bridge.entries import Entry, decode, parse
+from ops.bridge.games import apply_world_profiles, check_game_states, record_outcomes
 from schedules.config import TicksConfig, load_ticks, parse_ticks
 from schedules.placement import register_npcs
 
@@ -213,7 +216,17 @@ class Ingest:
         self, parsed: list[tuple[str, BridgeEvent, str]], result: IngestResult
     ) -> list[tuple[str, DeadCode, str, str]]:
         """Apply valid events; returns those refused while applying (dead letters)."""
-        states = [e for _, e, _ in parsed if isinstance(e, NpcStateEvent)]
+        refused = apply_world_profiles(
+            self._client,
+            self._keys,
+            [(i, e, r) for i, e, r in parsed if isinstance(e, WorldProfileEvent)],
+        )
+        states, wrong = check_game_states(
+            self._client,
+            self._keys,
+            [(i, e, r) for i, e, r in parsed if isinstance(e, NpcStateEvent)],
+        )
+        refused += wrong
         if states:
             self._apply_states(states)
         # Registrations and removals of a read in one call each (one config read, chunked
@@ -225,6 +238,7 @@ class Ingest:
         if removed:
             remove_npcs(self._client, self._keys, removed)
         pipe = self._client.pipeline(transaction=False)
+        record_outcomes(pipe, self._keys, [e for _, e, _ in parsed if isinstance(e, OutcomeEvent)])
         for _, event, _ in parsed:
             result.by_type[event.type] = result.by_type.get(event.type, 0) + 1
             if isinstance(event, PlayerPositionEvent):
@@ -252,7 +266,7 @@ class Ingest:
                 else:
                     pipe.srem(flags, event.flag)
         pipe.execute()
-        return self._after(parsed, result)
+        return refused + self._after(parsed, result)
 
     def _after(
         self, parsed: list[tuple[str, BridgeEvent, str]], result: IngestResult
@@ -284,11 +298,16 @@ class Ingest:
         """Merge partial state updates into the records (later events win), one MGET/SET."""
         latest: dict[str, NpcStateEvent] = {}
         merged: dict[str, dict[str, object]] = {}
+        games: dict[str, dict[str, object]] = {}
         for event in events:
             changes = merged.setdefault(event.npc_id, {})
             changes.update(
-                event.model_dump(exclude_none=True, exclude={"type", "event_id", "ts", "npc_id"})
+                event.model_dump(
+                    exclude_none=True, exclude={"type", "event_id", "ts", "npc_id", "game"}
+                )
             )
+            if event.game:  # game fields merge: an event sends what changed
+                games.setdefault(event.npc_id, {}).update(event.game)
             latest[event.npc_id] = event
         records = load_npcs(self._client, self._keys, list(merged))
         updated = []
@@ -296,6 +315,8 @@ class Ingest:
             if npc is None:
                 continue  # removed since the check: nothing to apply
             changes = merged[npc.id]
+            if npc.id in games:
+                changes["game"] = {**npc.state.game, **games[npc.id]}
             position = changes.pop("position", None)
             state = npc.state.model_copy(update=changes)
             new = npc.model_copy(update={"state": state})
@@ -429,4 +450,11 @@ class Ingest:
         return int(self._client.xtrim(self._keys.inbox, minid=floor, approximate=False))
 
 
-NPC_EVENTS = (NpcStateEvent, InteractionEvent, QuestFlagEvent, NpcRemoveEvent, DecideNowEvent)
+NPC_EVENTS = (
+    NpcStateEvent,
+    InteractionEvent,
+    QuestFlagEvent,
+    NpcRemoveEvent,
+    DecideNowEvent,
+    OutcomeEvent,
+)

@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from npcfarm.domain import MAX_BATCH, MAX_NEARBY, MAX_SPEECH_CHARS, NPC, Decision
+from models.profiles import get_profile, profile_names
+from npcfarm.domain import MAX_BATCH, MAX_NEARBY, MAX_SPEECH_CHARS, NPC, Decision, GameDecision
 from npcfarm.events import (
     DEAD_CODE_MEANINGS,
     MAX_EVENT_BYTES,
@@ -26,10 +27,12 @@ from npcfarm.events import (
     NpcRegisterEvent,
     NpcRemoveEvent,
     NpcStateEvent,
+    OutcomeEvent,
     PlayerLeftEvent,
     PlayerPositionEvent,
     QuestFlagEvent,
     Receipt,
+    WorldProfileEvent,
 )
 from npcfarm.results import PUBLISH_CHUNK
 from npcfarm.settings import Settings
@@ -41,12 +44,14 @@ from ops.bridge.ingest import (
     RECEIPTS_MAXLEN,
     TRIM_EVERY_S,
 )
+from ops.docs.profiles import profile_actions, profile_state
 from ops.docs.tables import Schema, field_table, nested
 from schedules.tier_manager import PLAYER_TTL_S
 
 # name of the schema file (docs/schemas/{name}.schema.json) -> the model behind it
 DOCUMENTS: dict[str, type[BaseModel]] = {
     "decision": Decision,
+    "decision.v2": GameDecision,
     "event.npc_state": NpcStateEvent,
     "event.player_position": PlayerPositionEvent,
     "event.player_left": PlayerLeftEvent,
@@ -55,11 +60,13 @@ DOCUMENTS: dict[str, type[BaseModel]] = {
     "event.npc_register": NpcRegisterEvent,
     "event.npc_remove": NpcRemoveEvent,
     "event.decide_now": DecideNowEvent,
+    "event.world_profile": WorldProfileEvent,
+    "event.outcome": OutcomeEvent,
     "dead_letter": DeadLetter,
     "receipt": Receipt,
     "npc": NPC,
 }
-COMMON_EVENT_FIELDS = ("type", "event_id", "ts")  # tabled once, in §6.1
+COMMON_EVENT_FIELDS = ("type", "event_id", "ts", "traceparent")  # tabled once, in §6.1
 
 
 def schema_of(name: str) -> Schema:
@@ -166,7 +173,11 @@ def blocks() -> dict[str, str]:
         "npc.state": field_table(nested(npc, "NPCState")),
         "npc.nearby": field_table(nested(npc, "Nearby")),
         "npc.personality": field_table(nested(npc, "Personality")),
+        "decision.v2": field_table(schema_of("decision.v2")),
     }
+    for name in profile_names():
+        out[f"profile.{name}.actions"] = profile_actions(get_profile(name))
+        out[f"profile.{name}.state"] = profile_state(get_profile(name))
     for name in DOCUMENTS:
         if name.startswith("event."):
             out[name] = _event_table(name)

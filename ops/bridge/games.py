@@ -1,0 +1,89 @@
+"""The inbox's part of game profiles: which profile a world plays, a state checked
+against it, and the game's outcomes of decisions kept as experience.
+
+Called by the ingest for one read at a time; every refusal is a dead letter with its
+reason (the rest of the read is applied), as for every other event.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from models.profiles import get_profile, profile_names
+from models.profiles.values import check_state
+from npcfarm import archive
+from npcfarm.errors import InvalidInput
+from npcfarm.events import DeadCode, NpcStateEvent, OutcomeEvent, WorldProfileEvent
+from npcfarm.keys import Keys
+from npcfarm.registry import load_npcs
+from npcfarm.worlds import DEFAULT_PROFILE, profiles_of, set_profile
+
+Refusal = tuple[str, DeadCode, str, str]  # inbox id, code, reason, raw
+OUTCOME_TTL_DAYS = 30  # outcomes kept in the NPC's recent experience
+
+
+def apply_world_profiles(
+    client: redis.Redis, keys: Keys, events: list[tuple[str, WorldProfileEvent, str]]
+) -> list[Refusal]:
+    refused = []
+    for entry_id, event, raw in events:
+        if event.profile not in profile_names():
+            known = ", ".join(profile_names())
+            reason = f"unknown game profile {event.profile!r} (known: {known})"
+            refused.append((entry_id, DeadCode.NOT_APPLICABLE, reason, raw))
+            continue
+        set_profile(client, keys, event.world, event.profile)
+    return refused
+
+
+def check_game_states(
+    client: redis.Redis, keys: Keys, events: list[tuple[str, NpcStateEvent, str]]
+) -> tuple[list[NpcStateEvent], list[Refusal]]:
+    """The state events whose `game` fields fit the NPC's world's profile (values are
+    replaced by the checked ones: ints stay ints); the others, refused with why."""
+    gamed = [(i, e, raw) for i, e, raw in events if e.game]
+    plain = [e for _, e, _ in events if not e.game]
+    if not gamed:
+        return plain, []
+    npcs = load_npcs(client, keys, [e.npc_id for _, e, _ in gamed])
+    worlds = profiles_of(client, keys, [n.world for n in npcs if n is not None])
+    ok, refused = list(plain), []
+    for (entry_id, event, raw), npc in zip(gamed, npcs, strict=True):
+        if npc is None:
+            continue  # removed meanwhile: nothing to apply
+        name = worlds.get(npc.world, DEFAULT_PROFILE)
+        if name == DEFAULT_PROFILE:
+            reason = f"world {npc.world!r} plays rpg: its state goes in the event's own fields"
+            refused.append((entry_id, DeadCode.INVALID_EVENT, reason, raw))
+            continue
+        try:
+            checked = check_state(get_profile(name), event.game or {})
+        except InvalidInput as exc:
+            refused.append((entry_id, DeadCode.INVALID_EVENT, f"{name}: {exc}", raw))
+            continue
+        ok.append(event.model_copy(update={"game": checked}))
+    return ok, refused
+
+
+def record_outcomes(pipe: redis.client.Pipeline, keys: Keys, events: list[OutcomeEvent]) -> None:
+    """Each outcome becomes an archived memory of the NPC (`kind` outcome), idempotent by
+    event id like every archive event."""
+    for event in events:
+        body = event.model_dump(mode="json", exclude={"type"})
+        text = f"{event.status} {event.tick_id}" + (f" ({event.code})" if event.code else "")
+        if event.detail:
+            text += f": {event.detail}"
+        data = {"kind": "outcome", "text": text, "importance": _importance(event), **body}
+        record = archive.event(
+            "memory", f"{event.npc_id}/outcome:{event.event_id}", event.npc_id, data, time.time()
+        )
+        archive.append(pipe, keys, [record])
+
+
+def _importance(event: OutcomeEvent) -> float:
+    """A battle matters more than a building finished; a refusal least."""
+    if event.status == "refused":
+        return 0.3
+    return 0.8 if event.values else 0.5
