@@ -270,3 +270,35 @@ def test_a_strategy_world_through_the_inbox_and_the_job_path(
     outcome = next(e for e in kept if e.id == f"{raid.npc_id}/outcome:o1")
     assert outcome.kind == "memory" and outcome.data["kind"] == "outcome"
     assert outcome.data["values"] == {"loot": 380, "lost": 2}
+
+
+def test_strategy_tiers_follow_threat_and_talks_not_distance(
+    client: redis.Redis, keys: Keys
+) -> None:
+    ingest = Ingest(client, keys, publish_job=lambda _job: None, consumer="t", claim_idle_ms=50)
+    ingest.ensure_group()
+    player = ai("ai7", "turtle")
+    _push(
+        client,
+        keys,
+        {"type": "world_profile", "event_id": "w", "world": "travian", "profile": "strategy"},
+        {"type": "npc_register", "event_id": "r", "npc": player.model_dump(mode="json")},
+    )
+    ingest.run_once(block_ms=10)
+    assert client.zscore(keys.due(Tier.SILVER), "ai7") is not None
+
+    def report(n: int, **flags: bool) -> None:
+        event = {"type": "npc_state", "event_id": f"s{n}", "npc_id": "ai7", "game": flags}
+        _push(client, keys, event)
+        ingest.run_once(block_ms=10)
+
+    report(1, under_attack=True)  # attacked: Gold, ticked at once
+    due = client.zscore(keys.due(Tier.GOLD), "ai7")
+    assert due is not None and due <= time.time()
+    assert client.zscore(keys.due(Tier.SILVER), "ai7") is None
+    report(2, under_attack=False, message_received=True)  # a letter: Silver
+    assert client.zscore(keys.due(Tier.SILVER), "ai7") is not None
+    report(3, message_received=False)  # nothing going on: Bronze
+    assert client.zscore(keys.due(Tier.BRONZE), "ai7") is not None
+    assert client.hget(keys.tier_stats, "promotions") == "1"
+    assert client.hget(keys.tier_stats, "demotions") == "2"

@@ -13,6 +13,7 @@ and their brain. A designer adds an action or an archetype here, without code.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -144,6 +145,15 @@ class DecisionKind(_Spec):
     when: tuple[Name, ...] = ()
 
 
+class TierRule(_Spec):
+    """Tiers that follow what an NPC is going through instead of distance to players:
+    Gold while any `gold_when` flag holds, Silver while any `silver_when` one does,
+    Bronze otherwise (flags are bool state fields)."""
+
+    gold_when: tuple[Name, ...] = ()
+    silver_when: tuple[Name, ...] = ()
+
+
 class ArchetypeSpec(_Spec):
     description: str = ""
     allowed_actions: tuple[Name, ...] | None = None  # None: every action of the profile
@@ -163,6 +173,7 @@ class Profile(_Spec):
     kinds: dict[Name, DecisionKind]
     actions: dict[Name, ActionSpec]
     archetypes: dict[Name, ArchetypeSpec] = {}
+    tiers: TierRule | None = None  # None: tiers follow players (the tier manager)
 
     @model_validator(mode="after")
     def _consistent(self) -> Profile:
@@ -177,13 +188,26 @@ class Profile(_Spec):
                 for ref in re.findall(r"(state|style)\.([a-z0-9_]+)", c.input):
                     self._known(ref, f"action {name}")
         for name, kind in self.kinds.items():
-            for cond in kind.when:
-                known = self.state.get(cond)
-                if known is None or known.type != "bool":
-                    raise ValueError(f"kind {name}: `when` {cond!r} must be a bool state field")
+            self._flags(kind.when, f"kind {name}: `when`")
         for name, arch in self.archetypes.items():
             self._check_archetype(name, arch)
+        if self.tiers:
+            self._flags((*self.tiers.gold_when, *self.tiers.silver_when), "tiers")
         return self
+
+    def _flags(self, names: tuple[str, ...], where: str) -> None:
+        for flag in names:
+            known = self.state.get(flag)
+            if known is None or known.type != "bool":
+                raise ValueError(f"{where} {flag!r} must be a bool state field")
+
+    def tier_of(self, state: Mapping[str, Any]) -> str | None:
+        """The tier the state calls for (`gold`, `silver`, `bronze`), None without a rule."""
+        if self.tiers is None:
+            return None
+        if any(state.get(f) for f in self.tiers.gold_when):
+            return "gold"
+        return "silver" if any(state.get(f) for f in self.tiers.silver_when) else "bronze"
 
     def _check_archetype(self, name: str, arch: ArchetypeSpec) -> None:
         for action in (*(arch.allowed_actions or ()), *arch.bias):

@@ -14,6 +14,7 @@ import redis
 from models.profiles import get_profile, profile_names
 from models.profiles.values import check_state
 from npcfarm import archive
+from npcfarm.domain import TIER_ORDER, Tier
 from npcfarm.errors import InvalidInput
 from npcfarm.events import DeadCode, NpcStateEvent, OutcomeEvent, WorldProfileEvent
 from npcfarm.keys import Keys
@@ -42,7 +43,8 @@ def check_game_states(
     client: redis.Redis, keys: Keys, events: list[tuple[str, NpcStateEvent, str]]
 ) -> tuple[list[NpcStateEvent], list[Refusal]]:
     """The state events whose `game` fields fit the NPC's world's profile (values are
-    replaced by the checked ones: ints stay ints); the others, refused with why."""
+    replaced by the checked ones: ints stay ints); the others, refused with why. Where
+    the profile ties tiers to the state (threat, war, talks), the NPC moves tier."""
     gamed = [(i, e, raw) for i, e, raw in events if e.game]
     plain = [e for _, e, _ in events if not e.game]
     if not gamed:
@@ -50,6 +52,7 @@ def check_game_states(
     npcs = load_npcs(client, keys, [e.npc_id for _, e, _ in gamed])
     worlds = profiles_of(client, keys, [n.world for n in npcs if n is not None])
     ok, refused = list(plain), []
+    tiers: dict[str, Tier] = {}
     for (entry_id, event, raw), npc in zip(gamed, npcs, strict=True):
         if npc is None:
             continue  # removed meanwhile: nothing to apply
@@ -64,7 +67,36 @@ def check_game_states(
             refused.append((entry_id, DeadCode.INVALID_EVENT, f"{name}: {exc}", raw))
             continue
         ok.append(event.model_copy(update={"game": checked}))
+        tier = get_profile(name).tier_of({**npc.state.game, **checked})
+        if tier is not None:
+            tiers[npc.id] = Tier(tier)
+    retier(client, keys, tiers)
     return ok, refused
+
+
+def retier(client: redis.Redis, keys: Keys, tiers: dict[str, Tier]) -> int:
+    """Move NPCs to the tier their game state calls for (a promotion ticks at once, a
+    demotion keeps its next due time); returns how many moved."""
+    if not tiers:
+        return 0
+    pipe = client.pipeline(transaction=False)
+    for npc_id in tiers:
+        for tier in TIER_ORDER:
+            pipe.zscore(keys.due(tier), npc_id)
+    scores = pipe.execute()
+    now, moved = time.time(), 0
+    for n, (npc_id, want) in enumerate(tiers.items()):
+        held = dict(zip(TIER_ORDER, scores[n * 3 : n * 3 + 3], strict=True))
+        current = next((t for t, score in held.items() if score is not None), None)
+        if current is None or current is want:
+            continue
+        due = now if TIER_ORDER.index(want) < TIER_ORDER.index(current) else held[current]
+        pipe.zrem(keys.due(current), npc_id)
+        pipe.zadd(keys.due(want), {npc_id: due})
+        pipe.hincrby(keys.tier_stats, "promotions" if due == now else "demotions", 1)
+        moved += 1
+    pipe.execute()
+    return moved
 
 
 def record_outcomes(pipe: redis.client.Pipeline, keys: Keys, events: list[OutcomeEvent]) -> None:
