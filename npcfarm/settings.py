@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         json_schema_extra={"used_by": "scheduler"},
     )
     lease_ttl_s: float = Field(
-        3.0,
+        1.5,
         gt=0.5,
         le=60,
         description="leader lease TTL: a dead leader is replaced after this",
@@ -158,9 +158,12 @@ class Settings(BaseSettings):
         json_schema_extra={"used_by": "workers", "default_doc": "CPU count"},
     )
     visibility_timeout_s: int = Field(
-        300,
+        60,
         ge=10,
-        description="an unacknowledged job (its worker host died) is redelivered after this",
+        description=(
+            "an unacknowledged job (its worker died, or its Redis restarted) is redelivered "
+            "after this; keep it above the longest job (model time limit and its queue)"
+        ),
         json_schema_extra={"used_by": "workers, broker"},
     )
     rules_seed: int = Field(

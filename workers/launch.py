@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,6 +14,8 @@ from pathlib import Path
 from npcfarm.errors import ConfigError
 from npcfarm.keys import QUEUE_ORDER
 from npcfarm.settings import Settings
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 ALL_QUEUES = ",".join(QUEUE_ORDER)
 MODEL_QUEUES = ("gold", "silver")  # a worker on either may hold the language model
@@ -78,29 +83,35 @@ def spawn_worker(
     nice: int = 0,
     idle: bool = False,
     cpus: set[int] | None = None,
+    own_session: bool = True,
+    quiet: bool = True,
 ) -> subprocess.Popen[bytes]:
-    """A worker in its own process (used by `up`, tests and benchmarks).
+    """A worker in its own process (used by `up`, `npcfarm worker`, tests, benchmarks).
 
     Bulk lanes (Silver, Bronze) yield the CPU to a Gold lane on the same host: `nice`
     lowers their priority, `idle` puts them in Linux's SCHED_IDLE class (they run only
     when nothing else wants the core, so a Gold task preempts them at once), `cpus`
     pins the process and its pool to those cores. See OPERATIONS.md, Workers.
+    `own_session`: stopped by its parent, in order, not by the terminal's ^C; without
+    it the worker shares its parent's process group and dies with it. `quiet`: output
+    to the log file (or stderr captured); else the parent's terminal.
     """
     child_env = {**os.environ, **(env or {}), "NPCFARM_REDIS_URL": redis_url}
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers.app", *argv],
         env=child_env,
-        preexec_fn=_yielding(nice, idle, cpus) if nice or idle or cpus else None,  # noqa: PLW1509
-        start_new_session=True,  # stopped by its parent, in order, not by the terminal's ^C
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE if "--logfile" not in argv else subprocess.DEVNULL,
+        preexec_fn=_child_setup(nice, idle, cpus),  # noqa: PLW1509
+        start_new_session=own_session,
+        stdout=subprocess.DEVNULL if quiet else None,
+        stderr=subprocess.PIPE if quiet and "--logfile" not in argv else None,
     )
 
 
-def _yielding(nice: int, idle: bool, cpus: set[int] | None) -> Callable[[], None]:
+def _child_setup(nice: int, idle: bool, cpus: set[int] | None) -> Callable[[], None]:
     """What the child sets on itself before exec (inherited by its pool's processes)."""
 
     def apply() -> None:
+        _die_with_parent()
         if nice:
             os.nice(nice)
         if idle and hasattr(os, "SCHED_IDLE"):
@@ -109,6 +120,16 @@ def _yielding(nice: int, idle: bool, cpus: set[int] | None) -> Callable[[], None
             os.sched_setaffinity(0, cpus)
 
     return apply
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the worker when the process that started it dies, even by kill -9,
+    so no orphaned worker keeps consuming (no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def stop_worker(proc: subprocess.Popen[bytes], *, timeout_s: float = 20.0) -> None:

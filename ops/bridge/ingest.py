@@ -58,7 +58,7 @@ GROUP = "ingest"  # consumer group name on the inbox stream
 READ_COUNT = 500  # inbox entries taken per round
 DEAD_MAXLEN = 100_000  # dead letters kept (approximate)
 RECEIPTS_MAXLEN = 10_000  # receipts kept per source (approximate)
-CLAIM_IDLE_MS = 30_000  # entries pending this long in a dead consumer are taken over
+CLAIM_IDLE_MS = 10_000  # entries pending this long in a dead consumer are taken over
 APPLIED_TTL_S = 86_400  # how long an interaction's event id is remembered
 TRIM_EVERY_S = 5.0  # how often processed inbox entries are trimmed away
 RETRY_S = 2.0  # pause after a Redis connection error
@@ -97,6 +97,7 @@ class Ingest:
         self._threshold = bond_threshold
         self._count = count
         self._claim_idle_ms = claim_idle_ms
+        self._resumed = False  # own pending entries (of a crash under this name) read yet
         self._relate = client.register_script(RELATE)
         self._bytes = binary(client)
 
@@ -112,6 +113,14 @@ class Ingest:
 
         Read as bytes (decoded entry by entry in `entries.decode`): a bridge's bytes that
         are not UTF-8 must become a dead letter, not an error inside the Redis client."""
+        if not self._resumed:  # a restart under the same name: its own unacked reads first
+            reply = self._bytes.xreadgroup(
+                GROUP, self.consumer, {self._keys.inbox: "0"}, count=self._count
+            )
+            own = [row for _s, found in cast(list[tuple[Any, Any]], reply or []) for row in found]
+            if own:
+                return self.process(decode(own))
+            self._resumed = True
         claimed = self._bytes.xautoclaim(
             self._keys.inbox, GROUP, self.consumer, self._claim_idle_ms, "0-0", count=self._count
         )

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -94,12 +95,16 @@ def worker(
     loglevel: Annotated[str, typer.Option()] = "INFO",
     hostname: Annotated[str | None, typer.Option(help="Celery node name.")] = None,
     nice: Annotated[int, typer.Option(help="Lower CPU priority (bulk lanes).")] = 0,
+    idle: Annotated[
+        bool, typer.Option(help="SCHED_IDLE: run only when no other lane wants the CPU.")
+    ] = False,
     gpu: Annotated[int | None, typer.Option(help="Pin to this GPU (CUDA device index).")] = None,
 ) -> None:
-    """Run a Celery worker on the farm's queues (Gold before Silver before Bronze)."""
+    """Run a Celery worker on the farm's queues (Gold before Silver before Bronze),
+    restarted whenever it exits unasked (workers/supervise.py)."""
 
-    from workers.app import app as celery_app  # noqa: PLC0415
-    from workers.launch import engine_slots, lane_pool, worker_argv  # noqa: PLC0415
+    from workers.launch import engine_slots, lane_pool, spawn_worker, worker_argv  # noqa: PLC0415
+    from workers.supervise import run_supervised  # noqa: PLC0415
 
     settings = get_settings()
     if pool == "auto":
@@ -113,11 +118,21 @@ def worker(
         loglevel=loglevel,
         hostname=hostname,
     )
-    if nice:
-        os.nice(nice)
-    if gpu is not None:  # before any engine loads: llama.cpp sees only this device
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    celery_app.worker_main(argv=argv)
+    env = {"CUDA_VISIBLE_DEVICES": str(gpu)} if gpu is not None else {}  # llama.cpp: one GPU
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return spawn_worker(
+            argv,
+            redis_url=settings.resolved_redis_url,
+            env=env,
+            nice=nice,
+            idle=idle,
+            own_session=False,  # dies with this supervisor's process group
+            quiet=False,
+        )
+
+    _setup_logging()
+    raise typer.Exit(run_supervised(hostname or queues, spawn))
 
 
 @app.command()

@@ -41,6 +41,7 @@ from ops.servers.embedded_redis import EmbeddedRedis
 from schedules.config import load_ticks
 from schedules.placement import register_npcs
 from workers.launch import engine_slots, spawn_worker, stop_worker, worker_argv
+from workers.supervise import Supervised
 
 if TYPE_CHECKING:
     from ops.archive.archiver import Archiver
@@ -159,47 +160,42 @@ def prepare_model(settings: Settings, console: Console) -> bool:
     return True
 
 
-def start_workers(settings: Settings, llm: bool, concurrency: int) -> list[subprocess.Popen[bytes]]:
+def start_workers(settings: Settings, llm: bool, concurrency: int) -> list[Supervised]:
     """With a model: a Gold lane with it and a bulk lane with rules (neither starves the
-    other); without one, a single worker for every queue."""
+    other); without one, a single worker for every queue. Each is restarted if it exits
+    (workers/supervise.py). The bulk lane runs SCHED_IDLE, so Gold gets the cores first
+    (docs/PERFORMANCE.md, Gold under a flood)."""
     log_to = settings.data_dir / "worker.log"
     url = settings.resolved_redis_url
     env = {"NPCFARM_CONVERSATION_GAP_S": str(settings.conversation_gap_s)}  # the demo's pacing
+
+    def lane(name: str, argv: list[str], lane_env: dict[str, str], idle: bool) -> Supervised:
+        return Supervised(name, lambda: spawn_worker(argv, redis_url=url, env=lane_env, idle=idle))
+
     if not llm:
-        return [
-            spawn_worker(
-                worker_argv(concurrency=concurrency, loglevel="WARNING", logfile=log_to),
-                redis_url=url,
-                env=env,
-            )
-        ]
+        argv = worker_argv(concurrency=concurrency, loglevel="WARNING", logfile=log_to)
+        return [lane("all", argv, env, idle=False)]
+    gold = worker_argv(
+        queues="gold,memory",
+        pool="threads",  # one process, one model, every slot feeding its batch
+        # On a CPU the engine is compute-bound from about 4 sequences (the engine
+        # alone peaks at C=4 on 2 cores, docs/PERFORMANCE.md): more slots only
+        # stretch each answer's latency. A GPU worker takes n_seq_max slots.
+        concurrency=min(engine_slots(settings), CPU_MODEL_SLOTS),
+        loglevel="WARNING",
+        hostname="gold@%h",
+        logfile=log_to,
+    )
+    bulk = worker_argv(
+        queues="silver,bronze",
+        concurrency=concurrency,
+        loglevel="WARNING",
+        hostname="bulk@%h",
+        logfile=log_to,
+    )
     return [
-        spawn_worker(
-            worker_argv(
-                queues="gold,memory",
-                pool="threads",  # one process, one model, every slot feeding its batch
-                # On a CPU the engine is compute-bound from about 4 sequences (the engine
-                # alone peaks at C=4 on 2 cores, docs/PERFORMANCE.md): more slots only
-                # stretch each answer's latency. A GPU worker takes n_seq_max slots.
-                concurrency=min(engine_slots(settings), CPU_MODEL_SLOTS),
-                loglevel="WARNING",
-                hostname="gold@%h",
-                logfile=log_to,
-            ),
-            redis_url=url,
-            env=env,
-        ),
-        spawn_worker(
-            worker_argv(
-                queues="silver,bronze",
-                concurrency=concurrency,
-                loglevel="WARNING",
-                hostname="bulk@%h",
-                logfile=log_to,
-            ),
-            redis_url=url,
-            env={**env, "NPCFARM_ENGINE_ENABLED": "false"},
-        ),
+        lane("gold", gold, env, idle=False),
+        lane("bulk", bulk, {**env, "NPCFARM_ENGINE_ENABLED": "false"}, idle=True),
     ]
 
 
@@ -248,7 +244,7 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
         workers = start_workers(settings, prepare_model(settings, console), concurrency)
         console.print("[dim]waiting for the workers…[/]")
         for worker in workers:
-            _wait_for_worker(app, worker)
+            _wait_for_worker(app, worker.proc)
         scheduler = Scheduler(
             client,
             keys,
@@ -286,8 +282,7 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
 
         def running() -> bool:
             for worker in workers:
-                if worker.poll() is not None:
-                    raise NpcFarmError(f"a worker exited ({worker.returncode}); see worker.log")
+                worker.check()  # a worker that exited is restarted (see worker.log)
             return deadline is None or time.monotonic() < deadline
 
         try:
@@ -300,5 +295,5 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
                 thread.join(timeout=5)
             scheduler.stop()
             for worker in workers:
-                stop_worker(worker)
+                worker.stop(stop_worker)
         console.print(render(gather(client, keys, None), title="npcfarm — final"))

@@ -16,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from npcfarm.errors import RedisUnavailable
 
@@ -138,7 +140,10 @@ class EmbeddedRedis:
             # SHUTDOWN closes the connection, so an error here is the normal case.
             with (
                 contextlib.suppress(redis.RedisError),
-                redis.Redis(port=self.port, socket_connect_timeout=0.5) as client,
+                # One try: redis-py would re-send SHUTDOWN to a server already closing.
+                redis.Redis(
+                    port=self.port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+                ) as client,
             ):
                 client.shutdown(nosave=False)
             try:
