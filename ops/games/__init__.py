@@ -1,0 +1,1 @@
+"""Reference game servers the farm's AI players play through connectors."""
