@@ -61,6 +61,18 @@ class Scorecard:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def below_thresholds(self) -> list[str]:
+        """The rpg profile's thresholds missed (none: `eval` exits 0). Every valid
+        decision must use an action of its archetype (the grammar's promise), and no
+        request may fail inside the engine."""
+        failed = []
+        for s in (self.overall, *self.archetypes):
+            if s.allowed_action_rate + 1e-9 < s.schema_valid_rate:
+                failed.append(f"{s.name}: a valid decision used an action its archetype lacks")
+        if self.overall.errors.get("internal"):
+            failed.append(f"{self.overall.errors['internal']} requests failed inside the engine")
+        return failed
+
     def table(self) -> Table:
         table = Table(
             title=f"eval: {self.model}, {self.turns} turns, {self.decisions_per_s:.2f} decisions/s"

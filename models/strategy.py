@@ -34,6 +34,7 @@ GOAL_BIAS: dict[str, dict[str, float]] = {
     "ally": {"propose_alliance": 0.4, "reinforce": 0.2},
 }
 RESOURCES = ("wood", "clay", "iron", "crop")
+MERCHANT_LOAD = 500  # resources one merchant carries (the reference game's rule)
 FIELD_OF = {"wood": "woodcutter", "clay": "clay_pit", "iron": "iron_mine", "crop": "cropland"}
 
 
@@ -141,22 +142,34 @@ def _build(state: Mapping[str, Any], styles: Mapping[str, float]) -> tuple[str |
     ready = {b for b, r in rows.items() if r.get("affordable")}
     level = {b: int(r.get("level", 0)) for b, r in rows.items()}
     stores = _stores(state)
+    per_hour = max(float(state.get("production", 0)) / 4, 1.0)  # per resource, roughly
+    room = float(state.get("storage", 0)) - max(float(state.get(r, 0)) for r in RESOURCES[:3])
     wants: list[str] = []
-    if max(stores["wood"], stores["clay"], stores["iron"]) > 0.8:
-        wants.append("warehouse")
-    if stores["crop"] > 0.8:
+    if max(stores["wood"], stores["clay"], stores["iron"]) > 0.85 and room < 2 * per_hour:
+        wants.append("warehouse")  # about to overflow within two hours
+    if stores["crop"] > 0.85 and float(state.get("granary", 0)) - float(
+        state.get("crop", 0)
+    ) < 2 * max(float(state.get("crop_net", 0)), 1.0):
         wants.append("granary")
-    if float(state.get("crop_net", 0)) < 0.1 * float(state.get("production", 0)) / 4:
+    if float(state.get("crop_net", 0)) < 0.1 * per_hour:
         wants.append("cropland")
-    if float(state.get("threat", 0)) > 0.3 or styles.get("patience", 0) > 0.7:
+    if float(state.get("threat", 0)) > 0.3:
         wants.append("wall")
     fields = [level.get(FIELD_OF[r], 0) for r in RESOURCES]
     if level.get("main_building", 0) < min(fields) // 2 + 1:
         wants.append("main_building")
-    if level.get("barracks", 0) < 1 or styles.get("aggression", 0) > 0.6:
+    if level.get("barracks", 0) < 1 and (
+        styles.get("aggression", 0) > 0.6 or float(state.get("threat", 0)) > 0.3 or min(fields) >= 2
+    ):
         wants.append("barracks")
-    if level.get("embassy", 0) < 1 and styles.get("diplomacy", 0) > 0.5:
+    if level.get("embassy", 0) < 1 and (
+        state.get("invited") or (styles.get("diplomacy", 0) > 0.5 and min(fields) >= 2)
+    ):
         wants.append("embassy")
+    if level.get("marketplace", 0) < 1 and float(state.get("imbalance", 0)) > 0.4:
+        wants.append("marketplace")
+    if styles.get("patience", 0) > 0.7 and level.get("wall", 0) < min(fields):
+        wants.append("wall")
     scarce = sorted(RESOURCES, key=lambda r: (level.get(FIELD_OF[r], 0), stores[r]))
     wants += [FIELD_OF[r] for r in scarce]
     for building in wants:
@@ -165,12 +178,23 @@ def _build(state: Mapping[str, Any], styles: Mapping[str, float]) -> tuple[str |
     return None, None
 
 
+def _level(state: Mapping[str, Any], building: str) -> int:
+    rows = [r for r in state.get("buildings", []) if r.get("building") == building]
+    return int(rows[0].get("level", 0)) if rows else 0
+
+
 def _train(state: Mapping[str, Any], styles: Mapping[str, float]) -> tuple[str | None, Any]:
-    """Defenders against a threat, attackers for an aggressive player; as many as the
-    stores pay for, times how much of them the player's style spends at once."""
+    """Scouts first while a neighbour's defence is unknown, then defenders against a
+    threat, attackers for an aggressive player; as many as the stores pay for, times
+    how much of them the player's style spends at once."""
     units = [u for u in state.get("trainable", []) if int(u.get("affordable", 0)) > 0]
     if not units:
         return None, None
+    unknown = any(float(n.get("defense", -1)) < 0 for n in state.get("neighbours", []))
+    scouts = [u for u in units if u["unit"] == "scout"]
+    if unknown and scouts and float(state.get("threat", 0)) < 0.3 and not state.get("scouts_home"):
+        return None, {"unit": "scout", "count": min(2, int(scouts[0]["affordable"]))}
+    units = [u for u in units if u["unit"] != "scout"] or units
     threat, aggression = float(state.get("threat", 0)), styles.get("aggression", 0.5)
     if threat > 0.3 or aggression < 0.4:
         best = max(units, key=lambda u: float(u.get("defense", 0)))
@@ -212,6 +236,8 @@ def _reinforce(state: Mapping[str, Any], styles: Mapping[str, float]) -> tuple[s
 
 
 def _scout(state: Mapping[str, Any], styles: Mapping[str, float]) -> tuple[str | None, Any]:
+    if int(state.get("scouts_home", 0)) < 1:
+        return None, None
     for n in state.get("neighbours", []):
         if float(n.get("defense", -1)) < 0 and n.get("relation") != "ally":
             return str(n["village"]), {}
@@ -219,18 +245,22 @@ def _scout(state: Mapping[str, Any], styles: Mapping[str, float]) -> tuple[str |
 
 
 def _trade(state: Mapping[str, Any], styles: Mapping[str, float]) -> tuple[str | None, Any]:
+    merchants = int(state.get("merchants_free", 0))
+    if merchants < 1:
+        return None, None  # no marketplace yet (the build order brings one), or all away
     stores = _stores(state)
     offer, want = max(RESOURCES, key=stores.__getitem__), min(RESOURCES, key=stores.__getitem__)
     surplus = float(state.get(offer, 0)) - float(state.get(want, 0))
     if offer == want or surplus < 100:
         return None, None
-    return None, {"offer": offer, "want": want, "amount": int(surplus * 0.25)}
+    amount = min(int(surplus * 0.25), MERCHANT_LOAD * merchants)
+    return None, {"offer": offer, "want": want, "amount": amount}
 
 
 def _propose(state: Mapping[str, Any], styles: Mapping[str, float]) -> tuple[str | None, Any]:
-    """The most populous neutral neighbour: a strong friend nearby."""
+    """The most populous neutral neighbour: a strong friend nearby (an embassy first)."""
     neutral = [n for n in state.get("neighbours", []) if n.get("relation") == "neutral"]
-    if not neutral:
+    if not neutral or _level(state, "embassy") < 1:
         return None, None
     best = max(neutral, key=lambda n: int(n.get("population", 0)))
     return str(best["player"]), {}
@@ -265,7 +295,17 @@ def _plan(state: Mapping[str, Any], styles: Mapping[str, float]) -> tuple[str | 
     return None, {"goal": goal, "hours": 6, "why": why}
 
 
+def _join(state: Mapping[str, Any], styles: Mapping[str, float]) -> tuple[str | None, Any]:
+    alliance = state.get("invite_alliance")
+    if not state.get("invited") or not alliance or state.get("has_alliance"):
+        return None, None
+    if _level(state, "embassy") < 1:
+        return None, None
+    return str(alliance), {}
+
+
 RESOLVERS: dict[str, Resolver] = {
+    "join_alliance": _join,
     "message": _message,
     "plan": _plan,
     "build": _build,

@@ -53,11 +53,21 @@ def models_check(
 
 def evaluate(
     *,
-    turns: Annotated[int, typer.Option(help="Scripted turns per archetype.")] = 20,
-    archetype: Annotated[list[str] | None, typer.Option(help="Only these (repeatable).")] = None,
+    profile: Annotated[str, typer.Option(help="Game profile: rpg or strategy.")] = "rpg",
+    turns: Annotated[int, typer.Option(help="rpg: scripted turns per archetype.")] = 20,
+    archetype: Annotated[list[str] | None, typer.Option(help="rpg: only these.")] = None,
+    players: Annotated[int, typer.Option(help="strategy: AI players in the season.")] = 40,
+    hours: Annotated[float, typer.Option(help="strategy: game hours of the season.")] = 72,
     out: Annotated[Path | None, typer.Option(help="Write the scorecard JSON here.")] = None,
 ) -> None:
-    """Play scripted scenarios per archetype through the model and print a scorecard."""
+    """Score a profile's brains; exits 1 below the profile's thresholds. rpg: scripted
+    scenarios per archetype through the model; strategy: a season of AI players against
+    do-nothing and random baselines."""
+    if profile == "strategy":
+        _evaluate_strategy(players=players, hours=hours, out=out)
+        return
+    if profile != "rpg":
+        raise typer.BadParameter(f"unknown profile {profile!r} (rpg, strategy)")
     from models.catalogue import engine_config  # noqa: PLC0415
     from models.evaluation import run_eval  # noqa: PLC0415
     from models.llm import Engine  # noqa: PLC0415
@@ -72,3 +82,30 @@ def evaluate(
     if out is not None:
         out.write_text(json.dumps(card.to_json(), indent=2) + "\n")
         console.print(f"scorecard written to {out}")
+    failed = card.below_thresholds()
+    if failed:
+        console.print(f"[bold red]below the rpg thresholds[/]: {'; '.join(failed)}")
+        raise typer.Exit(1)
+
+
+def _evaluate_strategy(*, players: int, hours: float, out: Path | None) -> None:
+    from rich.progress import Progress  # noqa: PLC0415
+
+    from ops.bridge.strategy import scorecard  # noqa: PLC0415
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("seasons", total=3.0)
+        done = {"nothing": 0, "random": 1, "rules": 2}
+
+        def progress(brain: str, fraction: float) -> None:
+            bar.update(task, completed=done[brain] + fraction, description=f"season: {brain}")
+
+        seasons, checks = scorecard.run(players=players, hours=hours, progress=progress)
+    for t in scorecard.table(seasons, checks):
+        console.print(t)
+    if out is not None:
+        out.write_text(json.dumps(scorecard.as_json(seasons, checks), indent=2) + "\n")
+        console.print(f"scorecard written to {out}")
+    if not all(c.ok for c in checks):
+        console.print("[bold red]below the strategy thresholds[/]")
+        raise typer.Exit(1)
