@@ -28,6 +28,7 @@ from ops.bridge.strategy.orders import Order
 from ops.bridge.strategy.play import Call, Missions, Refusal, carry_out
 from ops.bridge.strategy.translate import Knowledge, learn, profile_state
 from ops.games.strategy import Game, Refused
+from ops.games.strategy.batch import dispatch
 from ops.games.strategy.rules import rules_document
 
 ARCHETYPES = ("builder", "raider", "turtle", "diplomat")
@@ -36,35 +37,11 @@ THREATENING = ("keep your troops away", "regret")
 
 
 def plain_call(game: Game) -> Call:
-    """The connector's API calls, made on the in-process game."""
+    """The connector's API calls, made on the in-process game (same routes and codes)."""
 
     def call(player: int, order: Order) -> dict[str, Any]:
-        parts, b = order.path.strip("/").split("/"), order.body
         try:
-            if parts[0] == "villages":
-                v = int(parts[1])
-                if parts[2] == "build":
-                    return game.build(player, v, b["building"])
-                if parts[2] == "train":
-                    return game.train(player, v, b["unit"], int(b["count"]))
-                return game.send(player, v, int(b["to"]), b["kind"], b["troops"])
-            if parts[0] == "trade":
-                give, want = b["give"], b["want"]
-                return game.create_offer(
-                    player,
-                    int(b["village"]),
-                    give=give["resource"],
-                    give_amount=int(give["amount"]),
-                    want=want["resource"],
-                    want_amount=int(want["amount"]),
-                )
-            if parts[0] == "alliances" and len(parts) == 1:
-                return game.create_alliance(player, b["name"])
-            if parts[0] == "alliances" and parts[2] == "invite":
-                return game.invite(player, int(parts[1]), int(b["player"]))
-            if parts[0] == "alliances":
-                return game.accept_invite(player, int(parts[1]))
-            return game.send_message(player, int(b["to"]), b["text"])
+            return dispatch(game, player, order.path, order.body)
         except Refused as exc:
             raise Refusal(str(exc.code), exc.reason) from exc
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from ops.games.strategy import batch
 from ops.games.strategy.app import Host, dumps
 from ops.games.strategy.bodies import (
     AcceptBody,
@@ -255,6 +256,18 @@ async def join(request: Request, player: PlayerId, alliance: PlayerId) -> dict[s
 @router.post("/players/{player}/messages", response_model=Accepted, tags=["player"])
 async def message(request: Request, player: PlayerId, body: MessageBody) -> dict[str, Any]:
     return _order(request, lambda g: g.send_message(player, body.to, body.text))
+
+
+@router.post("/batch/states", tags=["batch"])
+async def batch_states(request: Request, body: batch.StatesBody) -> dict[str, Any]:
+    """Many players' `state` in one read (no ETag: a connector compares `version`)."""
+    return dict(_read(request, lambda g: batch.states(g, body)))
+
+
+@router.post("/batch/orders", tags=["batch"])
+async def batch_orders(request: Request, body: batch.OrdersBody) -> dict[str, Any]:
+    """Many orders, each on its own: `results[i]` is order i's answer or refusal."""
+    return dict(_read(request, lambda g: batch.orders(g, body)))
 
 
 @router.post("/clock/advance", response_model=Accepted, tags=["world"])
