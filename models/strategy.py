@@ -143,19 +143,19 @@ def _build(state: Mapping[str, Any], styles: Mapping[str, float]) -> tuple[str |
     level = {b: int(r.get("level", 0)) for b, r in rows.items()}
     stores = _stores(state)
     per_hour = max(float(state.get("production", 0)) / 4, 1.0)  # per resource, roughly
-    room = float(state.get("storage", 0)) - max(float(state.get(r, 0)) for r in RESOURCES[:3])
+    fields = [level.get(FIELD_OF[r], 0) for r in RESOURCES]
+    # Storage when it holds the economy back: full stores that still cannot pay for a
+    # field (the next level costs more than fits), or far behind the fields' levels.
+    capped = not any(FIELD_OF[r] in ready for r in RESOURCES) and max(stores.values()) > 0.95
     wants: list[str] = []
-    if max(stores["wood"], stores["clay"], stores["iron"]) > 0.85 and room < 2 * per_hour:
-        wants.append("warehouse")  # about to overflow within two hours
-    if stores["crop"] > 0.85 and float(state.get("granary", 0)) - float(
-        state.get("crop", 0)
-    ) < 2 * max(float(state.get("crop_net", 0)), 1.0):
+    if capped or level.get("warehouse", 0) < min(fields) // 2:
+        wants.append("warehouse")
+    if (capped and stores["crop"] > 0.95) or level.get("granary", 0) < min(fields) // 2:
         wants.append("granary")
     if float(state.get("crop_net", 0)) < 0.1 * per_hour:
         wants.append("cropland")
     if float(state.get("threat", 0)) > 0.3:
         wants.append("wall")
-    fields = [level.get(FIELD_OF[r], 0) for r in RESOURCES]
     if level.get("main_building", 0) < min(fields) // 2 + 1:
         wants.append("main_building")
     if level.get("barracks", 0) < 1 and (

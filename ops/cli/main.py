@@ -66,14 +66,32 @@ def _setup_logging() -> None:
 
 @app.command()
 def up(
+    *,
     npcs: Annotated[int, typer.Option(help="NPCs in the demo world (seeded if fewer).")] = 1000,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds (0: run).")] = 0,
     concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    game: Annotated[str, typer.Option(help="rpg (the demo world) or strategy.")] = "rpg",
+    players: Annotated[int, typer.Option(help="strategy: AI players (villages).")] = 100,
+    speed: Annotated[float, typer.Option(help="strategy: game seconds per second.")] = 600,
 ) -> None:
-    """Run everything on one machine: embedded Redis, scheduler, worker, demo world."""
+    """Run everything on one machine: embedded Redis, scheduler, worker, demo world; with
+    `--game strategy`, the reference strategy game played by AI players through the farm."""
+    logging.basicConfig(level=logging.WARNING)
+    if game == "strategy":
+        from ops.cli.up_strategy import run_strategy  # noqa: PLC0415
+
+        run_strategy(
+            get_settings(),
+            players=players,
+            duration=duration or None,
+            concurrency=concurrency,
+            speed=speed,
+        )
+        return
+    if game != "rpg":
+        raise typer.BadParameter(f"unknown game {game!r} (rpg, strategy)")
     from ops.cli.up import run_up  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.WARNING)
     run_up(get_settings(), npcs=npcs, duration=duration or None, concurrency=concurrency)
 
 

@@ -39,6 +39,7 @@ from ops.bridge.strategy.translate import Knowledge, learn, profile_state
 log = logging.getLogger(__name__)
 
 ARCHETYPES = ("builder", "raider", "turtle", "diplomat")
+ACT_EVERY_S = 1.0  # orders are sent at most this often, batched
 TRAITS = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
 
 
@@ -52,6 +53,7 @@ class Calls:
 
     made: Counter[str] = field(default_factory=Counter)
     decisions: int = 0
+    actions: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -68,7 +70,7 @@ class Connector:
         client: redis.Redis,
         keys: Keys,
         world: str,
-        poll_s: float = 3.0,
+        poll_s: float = 5.0,
     ) -> None:
         self._http = httpx.Client(
             base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10
@@ -207,6 +209,7 @@ class Connector:
             if not orders:
                 outcomes.append(_outcome_event(player, Outcome(d.tick_id, "accepted")))
         self.calls.decisions += len(decisions)
+        self.calls.actions.update(d.action for d in decisions)
         if plans:
             answer = self._request("POST", "/batch/orders", {"orders": [p[2] for p in plans]})
             seen: set[str] = set()
@@ -225,7 +228,8 @@ class Connector:
         while not stop.is_set():
             try:
                 self.poll()
-                self.act(block_ms=200)
+                if self.act(block_ms=500):
+                    stop.wait(ACT_EVERY_S)  # let decisions gather: one batch of orders
             except (httpx.HTTPError, redis.ConnectionError, RuntimeError) as exc:
                 log.warning("strategy connector: %s; retrying in 2 s", exc)
                 stop.wait(2.0)

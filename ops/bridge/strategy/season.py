@@ -154,6 +154,7 @@ def play(
                 rng=rng,
                 goals=goals,
                 now=game.now,
+                turn_s=turn_s,
             )
             report.decide_seconds += time.perf_counter() - t0
             _execute(
@@ -201,6 +202,7 @@ def _choose(
     rng: random.Random,
     goals: dict[str, tuple[str, float]],
     now: float,
+    turn_s: float,
 ) -> list[GameChoice]:
     if brain == "random":
         return [_random_choice(profile, n, s, rng) for n, s in zip(npcs, states, strict=True)]
@@ -216,7 +218,9 @@ def _choose(
                 states[i], styles_of(profile, npc.personality, npc.archetype)
             )
             choices[i] = GameChoice("plan", "review", None, params or {})
-            goals[npc.id] = (str(params["goal"]), now + 6 * 3600) if params else ("grow", now)
+            # A goal holds its hours, and at least a few turns: a review every turn is no plan.
+            hold = max(float(params["hours"]) * 3600 if params else 0.0, 4 * turn_s)
+            goals[npc.id] = (str(params["goal"]) if params else "grow", now + hold)
     return choices
 
 
