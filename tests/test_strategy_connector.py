@@ -59,6 +59,7 @@ def test_the_connector_plays_the_game_through_the_farm(
         assert decide_all(2) == 6  # now their first moves: a build, given the stores
         assert connector.act(block_ms=10) == 6
         ingest.run_once(block_ms=10)
+        connector.close()
     decisions = [d for _, d in read_results(client, keys, "tv")]
     assert all(isinstance(d, GameDecision) for d in decisions)
     moves = [d for d in decisions if d.tick_id.startswith("r2-")]
