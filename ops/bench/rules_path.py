@@ -8,7 +8,7 @@ Three phases in one run, on one private redis-server and the same workers:
 2. naive: one Celery message per NPC decision (same decision code), same workers;
 3. Gold under a Bronze flood: Gold latency p50/p95 with the farm idle, then with Bronze
    NPCs offering 10x the capacity measured in phase 1; Gold ticks shed must be 0.
-Workers: a Gold lane (`-Q gold -c 2`) and a bulk lane (`-Q silver,bronze -c 2`, nice 10),
+Workers: a Gold lane (`-Q gold -c 2`) and a bulk lane (`-Q silver,bronze -c 2`, nice 19),
 the deployment docs/OPERATIONS.md recommends when Gold latency matters under overload.
 """
 
@@ -226,7 +226,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/bench"))
     parser.add_argument("--gold-pool", default="prefork", help="pool of the Gold lane")
     parser.add_argument("--gold-concurrency", type=int, default=2)
-    parser.add_argument("--bulk-nice", type=int, default=10, help="nice of the bulk lane")
+    parser.add_argument("--bulk-nice", type=int, default=19, help="nice of the bulk lane")
     args = parser.parse_args()
     from workers.launch import spawn_worker, stop_worker, worker_argv  # noqa: PLC0415
 

@@ -118,6 +118,7 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+BULK_NICE = 19  # the bulk lane's nice: best measured for Gold under a flood (ops.bench.flood)
 CPU_MODEL_SLOTS = 4  # Gold lane slots of the CPU demo (see start_workers)
 # sized for a CPU-only model
 DEMO_TICKS = Path(__file__).parent.parent / "bridge" / "demo_ticks.toml"
@@ -163,18 +164,18 @@ def prepare_model(settings: Settings, console: Console) -> bool:
 def start_workers(settings: Settings, llm: bool, concurrency: int) -> list[Supervised]:
     """With a model: a Gold lane with it and a bulk lane with rules (neither starves the
     other); without one, a single worker for every queue. Each is restarted if it exits
-    (workers/supervise.py). The bulk lane runs SCHED_IDLE, so Gold gets the cores first
-    (docs/PERFORMANCE.md, Gold under a flood)."""
+    (workers/supervise.py). The bulk lane runs at nice 19, the best of the CPU settings
+    measured for Gold under a flood (docs/PERFORMANCE.md; SCHED_IDLE did worse)."""
     log_to = settings.data_dir / "worker.log"
     url = settings.resolved_redis_url
     env = {"NPCFARM_CONVERSATION_GAP_S": str(settings.conversation_gap_s)}  # the demo's pacing
 
-    def lane(name: str, argv: list[str], lane_env: dict[str, str], idle: bool) -> Supervised:
-        return Supervised(name, lambda: spawn_worker(argv, redis_url=url, env=lane_env, idle=idle))
+    def lane(name: str, argv: list[str], lane_env: dict[str, str], nice: int) -> Supervised:
+        return Supervised(name, lambda: spawn_worker(argv, redis_url=url, env=lane_env, nice=nice))
 
     if not llm:
         argv = worker_argv(concurrency=concurrency, loglevel="WARNING", logfile=log_to)
-        return [lane("all", argv, env, idle=False)]
+        return [lane("all", argv, env, nice=0)]
     gold = worker_argv(
         queues="gold,memory",
         pool="threads",  # one process, one model, every slot feeding its batch
@@ -194,8 +195,8 @@ def start_workers(settings: Settings, llm: bool, concurrency: int) -> list[Super
         logfile=log_to,
     )
     return [
-        lane("gold", gold, env, idle=False),
-        lane("bulk", bulk, {**env, "NPCFARM_ENGINE_ENABLED": "false"}, idle=True),
+        lane("gold", gold, env, nice=0),
+        lane("bulk", bulk, {**env, "NPCFARM_ENGINE_ENABLED": "false"}, nice=BULK_NICE),
     ]
 
 
