@@ -134,6 +134,24 @@ def _stores(state: Mapping[str, Any]) -> dict[str, float]:
     return {r: float(state.get(r, 0)) / max(float(state.get(caps[r], 0)), 1.0) for r in RESOURCES}
 
 
+def _storage_wants(
+    state: Mapping[str, Any],
+    stores: Mapping[str, float],
+    ready: set[str],
+    level: Mapping[str, int],
+    fields: list[int],
+) -> list[str]:
+    """Storage when it holds the economy back: full stores that still cannot pay for a
+    field (the next level costs more than fits), or far behind the fields' levels."""
+    capped = not any(FIELD_OF[r] in ready for r in RESOURCES) and max(stores.values()) > 0.95
+    wants = []
+    if capped or level.get("warehouse", 0) < min(fields) // 2:
+        wants.append("warehouse")
+    if (capped and stores["crop"] > 0.95) or level.get("granary", 0) < min(fields) // 2:
+        wants.append("granary")
+    return wants
+
+
 def _build(state: Mapping[str, Any], styles: Mapping[str, float]) -> tuple[str | None, Any]:
     """A build order: storage before it overflows, crop before it starves the army, the
     wall under threat, barracks and main building as the village grows, else the field
@@ -144,14 +162,7 @@ def _build(state: Mapping[str, Any], styles: Mapping[str, float]) -> tuple[str |
     stores = _stores(state)
     per_hour = max(float(state.get("production", 0)) / 4, 1.0)  # per resource, roughly
     fields = [level.get(FIELD_OF[r], 0) for r in RESOURCES]
-    # Storage when it holds the economy back: full stores that still cannot pay for a
-    # field (the next level costs more than fits), or far behind the fields' levels.
-    capped = not any(FIELD_OF[r] in ready for r in RESOURCES) and max(stores.values()) > 0.95
-    wants: list[str] = []
-    if capped or level.get("warehouse", 0) < min(fields) // 2:
-        wants.append("warehouse")
-    if (capped and stores["crop"] > 0.95) or level.get("granary", 0) < min(fields) // 2:
-        wants.append("granary")
+    wants = _storage_wants(state, stores, ready, level, fields)
     if float(state.get("crop_net", 0)) < 0.1 * per_hour:
         wants.append("cropland")
     if float(state.get("threat", 0)) > 0.3:
@@ -162,6 +173,8 @@ def _build(state: Mapping[str, Any], styles: Mapping[str, float]) -> tuple[str |
         styles.get("aggression", 0) > 0.6 or float(state.get("threat", 0)) > 0.3 or min(fields) >= 2
     ):
         wants.append("barracks")
+    elif styles.get("aggression", 0) > 0.6 and level.get("barracks", 0) < min(3, *fields):
+        wants.append("barracks")  # axemen need barracks 3
     if level.get("embassy", 0) < 1 and (
         state.get("invited") or (styles.get("diplomacy", 0) > 0.5 and min(fields) >= 2)
     ):
@@ -187,14 +200,16 @@ def _train(state: Mapping[str, Any], styles: Mapping[str, float]) -> tuple[str |
     """Scouts first while a neighbour's defence is unknown, then defenders against a
     threat, attackers for an aggressive player; as many as the stores pay for, times
     how much of them the player's style spends at once."""
-    units = [u for u in state.get("trainable", []) if int(u.get("affordable", 0)) > 0]
+    trainable = state.get("trainable", [])
+    unknown = any(float(n.get("defense", -1)) < 0 for n in state.get("neighbours", []))
+    scouts = [u for u in trainable if u["unit"] == "scout"]
+    calm = float(state.get("threat", 0)) < 0.3
+    if unknown and scouts and calm and not state.get("scouts_home"):
+        can = int(scouts[0].get("affordable", 0))  # save up for them when they cost too much
+        return (None, {"unit": "scout", "count": min(2, can)}) if can else (None, None)
+    units = [u for u in trainable if int(u.get("affordable", 0)) > 0 and u["unit"] != "scout"]
     if not units:
         return None, None
-    unknown = any(float(n.get("defense", -1)) < 0 for n in state.get("neighbours", []))
-    scouts = [u for u in units if u["unit"] == "scout"]
-    if unknown and scouts and float(state.get("threat", 0)) < 0.3 and not state.get("scouts_home"):
-        return None, {"unit": "scout", "count": min(2, int(scouts[0]["affordable"]))}
-    units = [u for u in units if u["unit"] != "scout"] or units
     threat, aggression = float(state.get("threat", 0)), styles.get("aggression", 0.5)
     if threat > 0.3 or aggression < 0.4:
         best = max(units, key=lambda u: float(u.get("defense", 0)))

@@ -184,11 +184,12 @@ def _population(game: Game, players: int) -> float:
 
 
 def _production(game: Game, players: int) -> float:
-    """Mean resources produced per game hour (crop after upkeep) over the players."""
+    """Mean resources the fields produce per game hour, over the players (the economy:
+    crop before the troops' upkeep, so an army is not counted against it)."""
     total = 0.0
     for p in range(1, players + 1):
         v = game.state_of(p, radius=0)["villages"][0]
-        total += sum(float(x) for x in v["production"].values())
+        total += sum(float(x) for x in v["production"].values()) + float(v["crop_upkeep"])
     return total / max(players, 1)
 
 
