@@ -274,6 +274,14 @@ def queue_key(tier: Tier) -> str:
     return str(tier)
 
 
+DRAMATIQ_NAMESPACE = "dramatiq"  # dramatiq's key prefix (its RedisBroker `namespace`)
+
+
+def dramatiq_queue_key(tier: Tier) -> str:
+    """LIST: dramatiq's queue of a tier's messages (`task_queue = "dramatiq"`)."""
+    return f"{DRAMATIQ_NAMESPACE}:{tier}"
+
+
 # LIST: Celery's queue of memory jobs (conversation summaries), consumed after Bronze, so
 # a worker with a model writes summaries only when no decision is waiting.
 MEMORY_QUEUE = "memory"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.config import JsonDict
@@ -148,6 +148,14 @@ class Settings(BaseSettings):
     )
 
     # Workers.
+    task_queue: Literal["celery", "dramatiq"] = Field(
+        "celery",
+        description=(
+            "the task queue workers consume and the scheduler and ingest publish to "
+            "([dramatiq](#the-dramatiq-worker-path)); every process of a farm must agree"
+        ),
+        json_schema_extra={"used_by": "workers, scheduler, ingest, `up`, `enqueue`"},
+    )
     worker_concurrency: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,

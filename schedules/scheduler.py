@@ -22,7 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from npcfarm import audit
 from npcfarm.domain import TIER_ORDER, Tier
 from npcfarm.errors import ConfigError, NpcFarmError
-from npcfarm.keys import Keys
+from npcfarm.keys import Keys, dramatiq_queue_key, queue_key
 from npcfarm.relations import fade_bonded
 from npcfarm.settings import Settings, get_settings
 from schedules.config import TicksConfig, digest, load_ticks, parse_ticks
@@ -74,7 +74,8 @@ class Scheduler:
         self._interval = settings.sweep_interval_s
         self._path = ticks_path or settings.ticks_file
         self.lease = LeaderLease(client, keys.leader, ttl_s=settings.lease_ttl_s)
-        self._sweep = DueSweep(client, keys, limit=settings.sweep_limit)
+        queue_of = dramatiq_queue_key if settings.task_queue == "dramatiq" else queue_key
+        self._sweep = DueSweep(client, keys, limit=settings.sweep_limit, queue_of=queue_of)
         self._tiers = TierManager(client, keys)
         self._faded_at = 0.0
         self._closer = (

@@ -87,15 +87,24 @@ class SweepResult:
 class DueSweep:
     """Runs the sweep for one tier at a time; owns no thread (the scheduler drives it)."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, *, limit: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        limit: int,
+        queue_of: Callable[[Tier], str] = queue_key,
+    ) -> None:
+        """`queue_of`: the Redis list a tier's messages wait in (Celery's or dramatiq's)."""
         self._client = client
         self._keys = keys
         self._limit = limit
+        self._queue_of = queue_of
         self._script = client.register_script(_SWEEP)
 
     def backlog(self, tier: Tier, ticks: TierTicks) -> int:
         """Ticks waiting in the tier's Celery queue (messages x batch size, an upper bound)."""
-        return int(self._client.llen(queue_key(tier))) * ticks.batch_size
+        return int(self._client.llen(self._queue_of(tier))) * ticks.batch_size
 
     def sweep_tier(
         self,

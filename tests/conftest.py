@@ -69,6 +69,7 @@ def clean_farm(client: redis.Redis, keys: Keys) -> None:
     doomed = list(client.scan_iter(f"{keys.prefix}:*", count=1000))
     doomed += [*QUEUE_ORDER]
     doomed += [k for k in client.scan_iter("celery*", count=1000)]
+    doomed += [k for k in client.scan_iter("dramatiq*", count=1000)]
     if doomed:
         client.unlink(*doomed)
 

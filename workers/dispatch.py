@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from celery import Celery
 
 from npcfarm.domain import Job, TickBatch
 from npcfarm.keys import MEMORY_QUEUE
+from npcfarm.settings import Settings
 from schedules.sweep import PublishBatch
 from tasks.ticks import JOB_TASK, SUMMARY_TASK, TICKS_TASK
 
@@ -45,4 +47,26 @@ def publish_job(app: Celery, job: Job) -> None:
         queue=str(job.tier),
         routing_key=str(job.tier),
         task_id=job.tick_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Publishers:
+    """Where the scheduler, the ingest and the CLI send work, for the configured task
+    queue (`task_queue`): Celery's tasks, or the same bodies as dramatiq actors."""
+
+    batch: PublishBatch
+    job: Callable[[Job], None]
+    summary: Callable[[str], None]
+
+
+def publishers(settings: Settings, app: Celery) -> Publishers:
+    if settings.task_queue == "dramatiq":
+        from workers import dramatiq_app  # noqa: PLC0415 - dramatiq only where chosen
+
+        return Publishers(
+            dramatiq_app.publish_batch, dramatiq_app.publish_job, dramatiq_app.publish_summary
+        )
+    return Publishers(
+        batch_publisher(app), lambda job: publish_job(app, job), summary_publisher(app)
     )

@@ -107,6 +107,37 @@ def spawn_worker(
     )
 
 
+def spawn_dramatiq(
+    queues: str,
+    *,
+    redis_url: str,
+    processes: int,
+    threads: int = 1,
+    env: dict[str, str] | None = None,
+    nice: int = 0,
+    poll_ms: int = 100,
+) -> subprocess.Popen[bytes]:
+    """A dramatiq worker (`task_queue = "dramatiq"`) on the farm's queues, in their
+    strict order. `poll_ms`: how long an idle consumer waits between polls of Redis
+    (dramatiq polls instead of blocking; its default, 1 s, would delay an idle Gold
+    lane's first message by up to a second)."""
+    child_env = {
+        **os.environ,
+        **(env or {}),
+        "NPCFARM_REDIS_URL": redis_url,
+        "NPCFARM_TASK_QUEUE": "dramatiq",
+        "dramatiq_worker_timeout": str(poll_ms),
+    }
+    argv = [sys.executable, "-m", "dramatiq", "workers.dramatiq_app"]
+    argv += ["--processes", str(processes), "--threads", str(threads)]
+    argv += ["--queues", *ordered_queues(queues)]
+    return subprocess.Popen(
+        argv,
+        env=child_env,
+        preexec_fn=_child_setup(nice, False, None),  # noqa: PLW1509
+    )
+
+
 def _child_setup(nice: int, idle: bool, cpus: set[int] | None) -> Callable[[], None]:
     """What the child sets on itself before exec (inherited by its pool's processes)."""
 

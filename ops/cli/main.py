@@ -121,7 +121,13 @@ def worker(
     """Run a Celery worker on the farm's queues (Gold before Silver before Bronze),
     restarted whenever it exits unasked (workers/supervise.py)."""
 
-    from workers.launch import engine_slots, lane_pool, spawn_worker, worker_argv  # noqa: PLC0415
+    from workers.launch import (  # noqa: PLC0415
+        engine_slots,
+        lane_pool,
+        spawn_dramatiq,
+        spawn_worker,
+        worker_argv,
+    )
     from workers.supervise import run_supervised  # noqa: PLC0415
 
     settings = get_settings()
@@ -137,6 +143,23 @@ def worker(
         hostname=hostname,
     )
     env = {"CUDA_VISIBLE_DEVICES": str(gpu)} if gpu is not None else {}  # llama.cpp: one GPU
+    if settings.task_queue == "dramatiq":  # the same task bodies as dramatiq actors
+        threads = concurrency if pool == "threads" else 1
+        processes = 1 if pool == "threads" else (concurrency or settings.worker_concurrency)
+
+        def spawn_dq() -> subprocess.Popen[bytes]:
+            return spawn_dramatiq(
+                queues,
+                redis_url=settings.resolved_redis_url,
+                processes=processes,
+                threads=max(threads, 1),
+                env=env,
+                nice=nice,
+                poll_ms=10 if "gold" in queues else 100,
+            )
+
+        _setup_logging()
+        raise typer.Exit(run_supervised(hostname or queues, spawn_dq))
 
     def spawn() -> subprocess.Popen[bytes]:
         return spawn_worker(
@@ -158,19 +181,16 @@ def scheduler() -> None:
     """Run a scheduler (the leader sweeps; any other is a hot standby)."""
     from schedules.scheduler import Scheduler  # noqa: PLC0415
     from workers.app import app as celery_app  # noqa: PLC0415
-    from workers.dispatch import batch_publisher, summary_publisher  # noqa: PLC0415
+    from workers.dispatch import publishers  # noqa: PLC0415
 
     _setup_logging()
     tracing.setup_process("npcfarm-scheduler")
     settings = get_settings()
     client = connect(settings)
     require(client)
+    send = publishers(settings, celery_app)
     sched = Scheduler(
-        client,
-        keys_for(settings),
-        settings,
-        publish=batch_publisher(celery_app),
-        publish_summary=summary_publisher(celery_app),
+        client, keys_for(settings), settings, publish=send.batch, publish_summary=send.summary
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -226,7 +246,7 @@ def enqueue(
 ) -> None:
     """Enqueue a one-off decision for one NPC (acknowledged late, published once)."""
     from workers.app import app as celery_app  # noqa: PLC0415
-    from workers.dispatch import publish_job  # noqa: PLC0415
+    from workers.dispatch import publishers  # noqa: PLC0415
 
     settings = get_settings()
     client, keys = connect(settings), keys_for(settings)
@@ -241,7 +261,7 @@ def enqueue(
         enqueued_at=time.time(),
         origin="cli",
     )
-    publish_job(celery_app, job)
+    publishers(settings, celery_app).job(job)
     audit.record(client, keys, "enqueue", npc=npc, tier=str(tier), tick_id=job.tick_id)
     console.print(f"enqueued {job.tick_id} for {npc} on {tier}")
     deadline = time.monotonic() + wait
@@ -299,7 +319,7 @@ def ingest(
     from npcfarm.memory.store import MemoryStore  # noqa: PLC0415
     from ops.bridge.ingest import Ingest  # noqa: PLC0415
     from workers.app import app as celery_app  # noqa: PLC0415
-    from workers.dispatch import publish_job  # noqa: PLC0415
+    from workers.dispatch import publishers  # noqa: PLC0415
 
     _setup_logging()
     tracing.setup_process("npcfarm-ingest")
@@ -310,7 +330,7 @@ def ingest(
     service = Ingest(
         client,
         keys,
-        publish_job=lambda job: publish_job(celery_app, job),
+        publish_job=publishers(settings, celery_app).job,
         consumer=consumer or f"{socket.gethostname()}:{os.getpid()}",
         memory=MemoryStore.from_settings(client, keys, settings),
     )

@@ -233,6 +233,11 @@ def run_up(settings: Settings, *, npcs: int, duration: float | None, concurrency
     from workers.dispatch import batch_publisher, publish_job, summary_publisher  # noqa: PLC0415 - the Celery app
 
     console = for_output(Console())
+    if settings.task_queue != "celery":
+        raise NpcFarmError(
+            "npcfarm up runs Celery workers; with task_queue=dramatiq run npcfarm worker, "
+            "scheduler and ingest yourself"
+        )
     settings = demo_settings(settings)
     tracing.setup_process("npcfarm-up")  # its scheduler and ingest threads (workers: their own)
     signal.signal(signal.SIGTERM, _raise_interrupt)

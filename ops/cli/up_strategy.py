@@ -74,6 +74,8 @@ def run_strategy(
     from workers.dispatch import batch_publisher, publish_job, summary_publisher  # noqa: PLC0415
 
     console = Console()
+    if settings.task_queue != "celery":
+        raise RuntimeError("npcfarm up runs Celery workers: unset NPCFARM_TASK_QUEUE")
     signal.signal(signal.SIGTERM, _raise_interrupt)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.model_copy(update={"engine_enabled": False})  # the rules play
