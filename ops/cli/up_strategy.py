@@ -11,6 +11,7 @@ and the letters between AI players.
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import socket
@@ -19,6 +20,7 @@ import sys
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,6 +38,7 @@ from workers.launch import spawn_worker, stop_worker, worker_argv
 from workers.supervise import Supervised
 
 WORLD = "strategy-0"
+STRATEGY_TICKS = Path(__file__).parent.parent / "bridge" / "strategy_ticks.toml"
 TOP = 12  # villages shown
 FEED = 14  # recent events shown
 
@@ -78,7 +81,11 @@ def run_strategy(
         raise RuntimeError("npcfarm up runs Celery workers: unset NPCFARM_TASK_QUEUE")
     signal.signal(signal.SIGTERM, _raise_interrupt)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings = settings.model_copy(update={"engine_enabled": False})  # the rules play
+    # The rules play, at the strategy demo's pace (unless a ticks file is configured).
+    update: dict[str, Any] = {"engine_enabled": False}
+    if "NPCFARM_TICKS_FILE" not in os.environ:
+        update["ticks_file"] = STRATEGY_TICKS
+    settings = settings.model_copy(update=update)
     token = secrets.token_urlsafe(16)
     with redis_for(settings, console):
         client, keys = connect(settings), keys_for(settings)
